@@ -1,0 +1,54 @@
+"""The install files agree with each other and the front door is wired up."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    # tensorflow vs tensorflow-cpu is a platform marker choice; conda lists the CPU build.
+    return {_name(r): r.split(";")[0].strip() for r in requirements if "platform_machine != " not in r}
+
+
+def _conda_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    return {_name(r): r.strip() for r in pip if not r.startswith("-e")}
+
+
+def test_environment_yml_lists_the_same_packages_and_pins_as_pyproject():
+    pyproject, conda = _pyproject_requirements(), _conda_requirements()
+    assert pyproject.keys() == conda.keys(), pyproject.keys() ^ conda.keys()
+    for name, requirement in pyproject.items():
+        assert requirement.replace(" ", "") == conda[name].replace(" ", ""), name
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make book" in readme
+
+
+def test_every_chapter_in_the_toc_exists_and_notebooks_have_no_outputs():
+    import json
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    for stem in files:
+        matches = list(ROOT.glob(stem + ".*"))
+        assert matches, f"{stem} in _toc.yml has no file"
+    for notebook in (ROOT / "book").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        for cell in cells:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, notebook
