@@ -1,0 +1,305 @@
+"""Losses of the tuning network (paper section 3.6): BCE, Dice, their weighted sum and the
+multi-level (deep supervision) loss.
+
+Everything here is written with ``keras`` and ``keras.ops`` only, so it runs on TensorFlow,
+JAX and PyTorch, and every loss is a registered serializable class: a model compiled with
+these losses saves to ``.keras`` and loads back without ``custom_objects``.
+
+Per-sample reduction
+    ``DiceLoss`` and ``BceDiceLoss`` compute one value per sample (the sums of Eq. 5 and the
+    mean of Eq. 4 run over the pixels of one image) and Keras' default
+    ``"sum_over_batch_size"`` reduction then averages those values over the batch. A batch
+    Dice (sums over the whole batch) would let a large liver in one slice drown a missed
+    small lesion in another; the per-sample mean weights every slice equally and makes the
+    loss independent of what else happens to be in the batch. Slices without foreground get
+    the ``smooth`` term's treatment: an all-zero prediction of an empty target has loss 0.
+    For the plain BCE of Eq. 4 use ``keras.losses.BinaryCrossentropy``: its mean over all
+    pixels of the batch equals the mean of per-sample means when samples have equal size.
+
+How we read the paper's multi-level weights
+    The paper attaches a label, resized to each decoder level's resolution, to each side
+    output and weights the level-``i`` loss ``l_i = α·l_bce + β·l_dice`` with ``α = N − i``,
+    ``β = i``, summed as ``l = Σ_{i=2..N} l_i``, "N the number of layers". It does not say in
+    which direction ``i`` counts. Two facts decide it:
+
+    1. The final, full-resolution output must be in the sum: Table 4 compares this loss
+       with "one loss function at the end of the model". If ``i = 1`` were the top, the sum
+       from ``i = 2`` would leave the final output unsupervised. So ``i = 1`` is the deepest
+       layer, and the sum from 2 skips it because the deepest layer (the bottleneck) has no
+       decoder side output ("labels ... to each layer in the decoder path").
+    2. Then ``i = N`` is the top: ``α = 0``, ``β = N``. The final map is trained with pure
+       Dice, which is what the text asks of Dice: "preserve the final segmentation result
+       and avoid unbalanced data in the background"; the coarse side outputs, where the
+       liver fills a large share of the few pixels, lean on BCE.
+
+    With ``n_levels`` side outputs named ``level_1`` (full resolution) ... ``level_n``
+    (deepest, ``H / 2**(n-1)``), the paper's ``N = n_levels + 1`` and ``level_k`` is the
+    paper's ``i = n_levels + 2 − k``: ``level_k`` gets ``α = k − 1`` and
+    ``β = n_levels + 2 − k``.
+
+    Weight schemes (``multi_level_weights``):
+
+    ``"paper"``           our reading above: ``level_1`` (α=0, β=n+1) ... ``level_n``
+                          (α=n−1, β=2).
+    ``"paper_reversed"``  the other reading, ``i = k`` counted from the top with ``N = n``:
+                          ``α = n − k``, ``β = k``, so ``level_1`` is (n−1, 1) and the deepest
+                          level is pure Dice. Read literally, its sum from ``i = 2`` would drop
+                          the final output; we keep it, since an unsupervised final output
+                          cannot be what was trained.
+    ``"uniform"``         ``α = β = 1`` at every level.
+    ``"final_only"``      ``α = β = 1`` at ``level_1`` and (0, 0) elsewhere: the "without custom
+                          loss" column of Table 4.
+
+    ``normalize=True`` divides all weights by their total ``Σ(α + β)`` so that schemes with
+    different ``n_levels`` give losses of the same scale (off by default: the paper does not
+    normalise).
+
+Resizing labels to the side outputs
+    ``multi_level_targets`` uses average pooling by default: the level-``k`` target is the
+    fraction of foreground in each ``2**(k-1)``-pixel block. That is exactly the expected
+    value of the fine label, both BCE and soft Dice accept soft targets, and small lesions
+    survive as partial values instead of vanishing (nearest sampling aliases them away or
+    keeps them depending on their phase) or being inflated to a whole block (max pooling
+    dilates the liver border by up to ``2**(k-1) − 1`` pixels at level ``k``). ``"max"`` and
+    ``"nearest"`` are available for comparison.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from liverseg.errors import ShapeError
+
+__all__ = [
+    "BceDiceLoss",
+    "DiceLoss",
+    "WEIGHT_SCHEMES",
+    "level_name",
+    "multi_level_losses",
+    "multi_level_targets",
+    "multi_level_targets_ops",
+    "multi_level_weights",
+]
+
+WEIGHT_SCHEMES = ("paper", "paper_reversed", "uniform", "final_only")
+TARGET_METHODS = ("average", "max", "nearest")
+
+
+def level_name(k: int) -> str:
+    """Output name of decoder level ``k`` (1 = full resolution) in the tuning network."""
+    return f"level_{k}"
+
+
+def _spatial_axes(x) -> tuple[int, ...]:
+    return tuple(range(1, len(x.shape)))
+
+
+def _soft_dice_loss(y_true, y_pred, smooth):
+    axes = _spatial_axes(y_pred)
+    intersection = ops.sum(y_true * y_pred, axis=axes)
+    total = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
+    return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
+
+
+def _bce_per_sample(y_true, y_pred, from_logits):
+    # Keras' BCE clips probabilities to [eps, 1 - eps] and averages over the last axis;
+    # the remaining spatial mean makes it Eq. 4 for one image.
+    pixelwise = keras.losses.binary_crossentropy(y_true, y_pred, from_logits=from_logits)
+    axes = _spatial_axes(pixelwise)
+    return ops.mean(pixelwise, axis=axes) if axes else pixelwise
+
+
+def _match_rank(y_true, y_pred):
+    y_true = ops.cast(y_true, y_pred.dtype)
+    if len(y_true.shape) == len(y_pred.shape) - 1:
+        y_true = ops.expand_dims(y_true, -1)
+    return y_true
+
+
+@keras.saving.register_keras_serializable(package="liverseg")
+class DiceLoss(keras.losses.Loss):
+    """Soft Dice loss of Eq. 5, ``1 − (2·Σ y·ŷ + s) / (Σ ŷ + Σ y + s)``, per sample.
+
+    Args:
+        smooth: the ``+1`` of Eq. 5; keeps the loss defined (and 0) for empty targets
+            predicted empty.
+        from_logits: apply a sigmoid to ``y_pred`` first.
+    """
+
+    def __init__(
+        self,
+        smooth: float = 1.0,
+        from_logits: bool = False,
+        reduction="sum_over_batch_size",
+        name: str = "dice_loss",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.smooth = float(smooth)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        y_true = _match_rank(y_true, y_pred)
+        if self.from_logits:
+            y_pred = ops.sigmoid(y_pred)
+        return _soft_dice_loss(y_true, y_pred, self.smooth)
+
+    def get_config(self):
+        return {**super().get_config(), "smooth": self.smooth, "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="liverseg")
+class BceDiceLoss(keras.losses.Loss):
+    """``α·l_bce + β·l_dice`` (Eq. 6), both terms per sample (Eq. 4 and Eq. 5).
+
+    Args:
+        alpha: weight of the binary cross-entropy (Keras' clipped BCE).
+        beta: weight of the soft Dice loss.
+        smooth: Dice smoothing term.
+        from_logits: ``y_pred`` are logits rather than sigmoid probabilities.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        smooth: float = 1.0,
+        from_logits: bool = False,
+        reduction="sum_over_batch_size",
+        name: str = "bce_dice_loss",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.smooth = float(smooth)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        y_true = _match_rank(y_true, y_pred)
+        bce = _bce_per_sample(y_true, y_pred, self.from_logits)
+        probabilities = ops.sigmoid(y_pred) if self.from_logits else y_pred
+        dice = _soft_dice_loss(y_true, probabilities, self.smooth)
+        return self.alpha * bce + self.beta * dice
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "smooth": self.smooth,
+            "from_logits": self.from_logits,
+        }
+
+
+def multi_level_weights(
+    n_levels: int, scheme: str = "paper", normalize: bool = False
+) -> dict[str, tuple[float, float]]:
+    """``{"level_k": (alpha, beta)}`` for the ``n_levels`` outputs of the tuning network.
+
+    See the module docstring for the schemes and how ``"paper"`` reads the paper's indices.
+    """
+    if int(n_levels) != n_levels or n_levels < 1:
+        raise ValueError(f"n_levels must be a positive integer, got {n_levels!r}")
+    n = int(n_levels)
+    if scheme == "paper":
+        weights = {level_name(k): (float(k - 1), float(n + 2 - k)) for k in range(1, n + 1)}
+    elif scheme == "paper_reversed":
+        weights = {level_name(k): (float(n - k), float(k)) for k in range(1, n + 1)}
+    elif scheme == "uniform":
+        weights = {level_name(k): (1.0, 1.0) for k in range(1, n + 1)}
+    elif scheme == "final_only":
+        weights = {level_name(k): (1.0, 1.0) if k == 1 else (0.0, 0.0) for k in range(1, n + 1)}
+    else:
+        raise ValueError(f"unknown weight scheme {scheme!r}; choose one of {WEIGHT_SCHEMES}")
+    if normalize:
+        total = sum(a + b for a, b in weights.values())
+        weights = {name: (a / total, b / total) for name, (a, b) in weights.items()}
+    return weights
+
+
+def multi_level_losses(
+    n_levels: int,
+    scheme: str = "paper",
+    normalize: bool = False,
+    smooth: float = 1.0,
+    from_logits: bool = False,
+) -> dict[str, BceDiceLoss]:
+    """One ``BceDiceLoss`` per output name, for ``model.compile(loss=...)``.
+
+    Levels whose weights are both zero (``"final_only"``) still get a (zero-weighted) loss so
+    that every output of the model has an entry, which all Keras versions accept; it
+    contributes nothing to the total or its gradient.
+    """
+    return {
+        name: BceDiceLoss(alpha, beta, smooth=smooth, from_logits=from_logits, name=f"{name}_loss")
+        for name, (alpha, beta) in multi_level_weights(n_levels, scheme, normalize).items()
+    }
+
+
+def _check_target_shape(shape, n_levels, method):
+    if method not in TARGET_METHODS:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {TARGET_METHODS}")
+    if len(shape) not in (3, 4):
+        raise ShapeError(
+            f"label batch must be (batch, height, width[, 1]), got shape {tuple(shape)}"
+        )
+    factor = 2 ** (int(n_levels) - 1)
+    height, width = shape[1], shape[2]
+    if height % factor or width % factor:
+        raise ShapeError(
+            f"label size {height}x{width} is not divisible by 2**(n_levels-1) = {factor}"
+        )
+    return factor
+
+
+def multi_level_targets(y, n_levels: int, method: str = "average") -> dict[str, np.ndarray]:
+    """Resize a full-resolution label batch to every level.
+
+    Returns ``{"level_k": array of shape (B, H / 2**(k-1), W / 2**(k-1), 1)}``.
+
+    NumPy version (use it in a NumPy/``tf.numpy_function`` data pipeline). ``y`` is
+    ``(B, H, W)`` or ``(B, H, W, 1)`` with values in [0, 1]; results are float32.
+    ``method``: ``"average"`` (default, foreground fraction), ``"max"`` (any foreground) or
+    ``"nearest"`` (the pixel nearest each block's centre).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    _check_target_shape(y.shape, n_levels, method)
+    if y.ndim == 3:
+        y = y[..., None]
+    batch, height, width, channels = y.shape
+    targets = {}
+    for k in range(1, int(n_levels) + 1):
+        f = 2 ** (k - 1)
+        if f == 1:
+            level = y
+        elif method == "nearest":
+            level = y[:, f // 2 :: f, f // 2 :: f]
+        else:
+            blocks = y.reshape(batch, height // f, f, width // f, f, channels)
+            level = blocks.mean(axis=(2, 4)) if method == "average" else blocks.max(axis=(2, 4))
+        targets[level_name(k)] = np.ascontiguousarray(level, dtype=np.float32)
+    return targets
+
+
+def multi_level_targets_ops(y, n_levels: int, method: str = "average") -> dict:
+    """``keras.ops`` version of ``multi_level_targets`` (backend tensors in, backend tensors out),
+    for pipelines that run on the training backend (e.g. inside a JAX ``train_step``)."""
+    _check_target_shape(tuple(y.shape), n_levels, method)
+    y = ops.cast(y, "float32")
+    if len(y.shape) == 3:
+        y = ops.expand_dims(y, -1)
+    targets = {}
+    for k in range(1, int(n_levels) + 1):
+        f = 2 ** (k - 1)
+        if f == 1:
+            level = y
+        elif method == "nearest":
+            level = y[:, f // 2 :: f, f // 2 :: f, :]
+        else:
+            pool = ops.average_pool if method == "average" else ops.max_pool
+            level = pool(y, pool_size=f, strides=f, padding="valid", data_format="channels_last")
+        targets[level_name(k)] = level
+    return targets
