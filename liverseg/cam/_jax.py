@@ -1,0 +1,30 @@
+"""Gradient of the Grad-CAM target with respect to the layer's activations, JAX."""
+
+import weakref
+
+import jax
+import jax.numpy as jnp
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def target_gradient(head, inputs, activations, score_fn):
+    """Return ``d sum(score_fn(head([*inputs, activations]))) / d activations``.
+
+    JAX differentiates pure functions, so the head runs through ``stateless_call`` with
+    its variables' current values passed in explicitly; the gradient is compiled once per
+    head and score function (and input shape).
+    """
+    compiled = _COMPILED.setdefault(head, {})
+    if score_fn not in compiled:
+        if len(compiled) >= 8:  # user-supplied score callables: keep the cache small
+            compiled.clear()
+
+        def score(a, trainable, non_trainable, inputs):
+            outputs, _ = head.stateless_call(trainable, non_trainable, [*inputs, a], training=False)
+            return jnp.sum(score_fn(outputs))
+
+        compiled[score_fn] = jax.jit(jax.grad(score))
+    trainable = [v.value for v in head.trainable_variables]
+    non_trainable = [v.value for v in head.non_trainable_variables]
+    return compiled[score_fn](jnp.asarray(activations), trainable, non_trainable, list(inputs))

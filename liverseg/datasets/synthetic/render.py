@@ -1,0 +1,93 @@
+"""From layers to a tissue map, and from a tissue map to a CT image in HU."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from .shapes import Grid, Layer, SmoothField
+from .tissues import ENHANCING, TEXTURE_HU, Tissue, lookup_table
+
+
+Shading = list  # of (window, mask, HU offsets inside the mask, tissue) from shaded layers
+
+
+def paint(grid: Grid, layers: Iterable[Layer]) -> tuple[np.ndarray, Shading]:
+    """Paint ``layers`` in order onto ``grid``: uint8 tissue ids, and the shaded layers' offsets."""
+    tissues = np.zeros(grid.shape, np.uint8)
+    shading = []
+    for layer in layers:
+        window = grid.window(layer.box)
+        if window is None:
+            continue
+        coords = grid.coords(window)
+        target = tissues[window]
+        shape = target.shape
+        inside = np.broadcast_to(layer.inside(coords), shape)
+        if layer.into is not None:
+            allowed = np.zeros(256, bool)
+            allowed[list(layer.into)] = True
+            inside = inside & allowed[target]
+        if not inside.any():
+            continue
+        target[inside] = layer.tissue
+        if layer.shade is not None:
+            offsets = np.broadcast_to(layer.shade(coords), shape)[inside]
+            shading.append((window, inside, offsets, layer.tissue))
+    return tissues, shading
+
+
+def unit_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
+    """Gaussian noise smoothed by ``sigma`` voxels and rescaled to unit variance."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    sigma = np.broadcast_to(np.asarray(sigma, float), (len(shape),))
+    if not np.any(sigma > 0):
+        return noise
+    ndimage.gaussian_filter(noise, sigma, output=noise, mode="wrap")
+    energy = 1.0
+    for s in sigma:  # variance left after filtering = product of the kernels' energies
+        impulse = np.zeros(int(8 * s) * 2 + 1)
+        impulse[impulse.size // 2] = 1
+        energy *= np.sum(ndimage.gaussian_filter1d(impulse, s) ** 2) if s > 0 else 1.0
+    noise /= np.float32(np.sqrt(energy))
+    return noise
+
+
+def render_hu(
+    tissues: np.ndarray,
+    shading: Shading,
+    grid: Grid,
+    spacing: tuple[float, float, float],
+    hu: Mapping[int, float],
+    contrast: SmoothField,
+    contrast_hu: float,
+    rng: np.random.Generator,
+    noise_hu: float,
+    psf_mm: float,
+    texture_mm: float = 1.2,
+) -> np.ndarray:
+    """The CT image: tissue means + texture + smooth enhancement variation, blurred by the
+    scanner (partial volume), plus quantum noise; float32 rounded to whole HU, as stored CT (int16) reads."""
+    spacing = np.asarray(spacing, float)
+    image = lookup_table(hu)[tissues]
+    for window, mask, offsets, tissue in shading:
+        region = image[window]
+        region[mask] += np.where(tissues[window][mask] == tissue, offsets, 0)  # unless painted over since
+    texture_hu = lookup_table(TEXTURE_HU)
+    texture_hu[Tissue.LESION :] = TEXTURE_HU[Tissue.LIVER]
+    texture = unit_noise(rng, tissues.shape, texture_mm / spacing)
+    image += texture * texture_hu[tissues]
+    image += np.float32(600) * ((texture > 2.3) & (tissues == Tissue.LUNG))  # lung vessels
+    del texture
+    enhancing = lookup_table({t: 1.0 for t in ENHANCING})[tissues]
+    image += enhancing * (np.float32(contrast_hu) * contrast(grid.coords()))
+    del enhancing
+    # partial volume: a slice profile about as wide as the slice, plus the in-plane PSF
+    blur = np.sqrt((psf_mm / spacing) ** 2 + 0.4**2)
+    blur[0] = 0.45
+    ndimage.gaussian_filter(image, blur, output=image, mode="nearest")
+    image += np.float32(noise_hu) * unit_noise(rng, tissues.shape, (0.0, 0.6, 0.6))
+    np.clip(image, -1024, 3071, out=image)
+    return np.rint(image, out=image)

@@ -1,0 +1,117 @@
+"""ROI prior: probability (+ Grad-CAM) -> CRF -> largest region -> box filter."""
+
+import numpy as np
+import pytest
+
+from liverseg.crf import CRFParams
+from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.prior import box_filter, largest_component, roi_prior, roi_priors
+
+
+@pytest.fixture
+def slice_():
+    """A 64x64 'liver' square at rows 20-39, cols 10-29 (110 HU in -80 HU fat, 10 HU noise),
+    a confident prediction of it, and a small false positive at rows 50-53, cols 50-53."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros((64, 64), bool)
+    truth[20:40, 10:30] = True
+    image = np.where(truth, 110.0, -80.0) + rng.normal(0, 10, truth.shape)
+    probability = np.where(truth, 0.9, 0.05)
+    probability[50:54, 50:54] = 0.8
+    return probability, image, truth
+
+
+def test_bbox_covers_the_largest_component_plus_margin(slice_):
+    probability, image, _ = slice_
+    prior = roi_prior(probability, image=image, margin=3)
+    assert prior.dtype == np.float32 and set(np.unique(prior)) == {0.0, 1.0}
+    expected = np.zeros_like(prior)
+    expected[17:43, 7:33] = 1
+    np.testing.assert_array_equal(prior, expected)
+
+
+def test_box_is_clipped_at_the_border_and_margin_zero_is_tight():
+    mask = np.zeros((10, 12), bool)
+    mask[0:3, 8:11] = True
+    mask[5, 9] = True
+    box = box_filter(mask, margin=2)
+    assert box[0:8, 6:12].all() and box.sum() == 8 * 6
+    assert box_filter(mask).sum() == 6 * 3
+    assert not box_filter(np.zeros((5, 5), bool), 3).any()
+
+
+def test_mask_mode_keeps_the_largest_region_or_all(slice_):
+    probability, image, truth = slice_
+    mask = roi_prior(probability, image=image, mode="mask")
+    np.testing.assert_array_equal(mask.astype(bool), truth)
+    both = roi_prior(probability, mode="mask", keep_largest=False, use_crf=False)
+    assert both[50:54, 50:54].all() and both.sum() == truth.sum() + 16
+    assert largest_component(both.astype(bool)).sum() == truth.sum()
+
+
+def test_cam_confirms_or_vetoes_doubtful_pixels_but_cannot_add_a_region(slice_):
+    probability, _, truth = slice_
+    probability = probability.copy()
+    probability[2:8, 40:60] = 0.7  # a doubtful false positive without evidence
+    cam = np.zeros_like(probability)
+    cam[15:45, 5:35] = 1.0  # evidence around the liver (p 0.9 inside, 0.05 around it)
+    cam[55:64, 0:10] = 1.0  # evidence where the network predicts nothing (p 0.05)
+    mask = roi_prior(probability, cam, mode="mask", keep_largest=False, use_crf=False)
+    speck = np.zeros_like(truth)
+    speck[50:54, 50:54] = True  # p 0.8: sure enough to survive without evidence
+    np.testing.assert_array_equal(mask.astype(bool), truth | speck)
+    plain = dict(mode="mask", keep_largest=False, use_crf=False)
+    strict = roi_prior(probability, cam, combine="product", **plain)
+    np.testing.assert_array_equal(strict.astype(bool), truth)
+    # with the CAM's weight at zero the doubtful false positive comes back
+    ignored = roi_prior(probability, cam, cam_weight=0, **plain)
+    assert ignored[2:8, 40:60].all()
+
+
+def test_crf_on_off_changes_a_blurred_prior(slice_):
+    _, image, truth = slice_
+    blurred = np.zeros(truth.shape)
+    blurred[23:37, 13:27] = 0.9  # the network found only the core of the region
+    blurred[20:40, 10:30] = np.maximum(blurred[20:40, 10:30], 0.4)
+    without = roi_prior(blurred, mode="mask", use_crf=False)
+    with_crf = roi_prior(blurred, image=image, mode="mask")
+    assert without.sum() == 14 * 14
+    assert (with_crf.astype(bool) == truth).mean() > 0.99
+    weak = roi_prior(blurred, image=image, mode="mask", crf_params=CRFParams(bilateral_compat=0.5))
+    assert weak.sum() < with_crf.sum()
+
+
+def test_empty_roi_gives_an_all_zero_prior(slice_):
+    _, image, _ = slice_
+    for mode in ("bbox", "mask"):
+        prior = roi_prior(np.full((64, 64), 0.1), np.zeros((64, 64)), image, mode=mode)
+        assert prior.shape == (64, 64) and not prior.any()
+
+
+def test_batch_helper_matches_single_slices(slice_):
+    probability, image, _ = slice_
+    probabilities = np.stack([probability, np.zeros_like(probability), probability])
+    images = np.stack([image] * 3)
+    priors = roi_priors(probabilities, None, images, margin=2, progress=False)
+    assert priors.shape == (3, 64, 64) and priors.dtype == np.float32
+    np.testing.assert_array_equal(priors[0], roi_prior(probability, image=image, margin=2))
+    assert not priors[1].any()
+    np.testing.assert_array_equal(priors[0], priors[2])
+    with pytest.raises(ShapeError, match="images"):
+        roi_priors(probabilities, None, images[:2], progress=False)
+
+
+def test_bad_arguments_raise_liverseg_errors(slice_):
+    probability, image, _ = slice_
+    with pytest.raises(InvalidDataError, match="needs the CT image"):
+        roi_prior(probability)
+    with pytest.raises(InvalidDataError, match="mode"):
+        roi_prior(probability, mode="box", use_crf=False)
+    with pytest.raises(ShapeError, match="Grad-CAM"):
+        roi_prior(probability, np.zeros((32, 32)), use_crf=False)
+    with pytest.raises(InvalidDataError, match="NaN"):
+        roi_prior(np.full((8, 8), np.nan), use_crf=False)
+    with pytest.raises(InvalidDataError, match="margin"):
+        roi_prior(probability, margin=-1, use_crf=False)
+    with pytest.raises(ShapeError, match="differs"):
+        roi_prior(probability, image=image[:10])
