@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -246,6 +247,7 @@ def extract(
     *,
     nested: bool = False,
     skip_junk: bool = True,
+    keep: Callable[[tuple[str, ...]], bool] | None = None,
     progress: bool = True,
 ) -> list[Path]:
     """Unpack a ``.zip`` or ``.tar[.gz|.bz2|.xz]``/``.tgz`` into the folder ``target``.
@@ -266,6 +268,8 @@ def extract(
             checked the same way.
         skip_junk: leave out macOS metadata (``__MACOSX/``, ``._*``, ``.DS_Store``) that
             would otherwise look like extra, unreadable images.
+        keep: extract only the members whose path components satisfy ``keep(parts)``
+            (every member is still checked for safety).
 
     Raises:
         MissingFileError, UnsupportedFormatError, CorruptFileError: unreadable archive.
@@ -279,7 +283,7 @@ def extract(
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.extracting"
     staging.mkdir()
     try:
-        _unpack(archive, str(archive), staging, skip_junk, progress)
+        _unpack(archive, str(archive), staging, skip_junk, progress, keep)
         if nested:
             _unpack_nested(staging, str(archive), skip_junk, progress)
         files = sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_file())
@@ -289,17 +293,17 @@ def extract(
     return [target / f for f in files]
 
 
-def _unpack(archive: Path, label: str, into: Path, skip_junk: bool, progress: bool) -> None:
+def _unpack(archive: Path, label: str, into: Path, skip_junk: bool, progress: bool, keep=None) -> None:
     """Write every member of ``archive`` under ``into``; ``label`` names it in errors."""
     if zipfile.is_zipfile(archive):
-        _unpack_zip(archive, label, into, skip_junk, progress)
+        _unpack_zip(archive, label, into, skip_junk, progress, keep)
     elif tarfile.is_tarfile(archive):
-        _unpack_tar(archive, label, into, skip_junk, progress)
+        _unpack_tar(archive, label, into, skip_junk, progress, keep)
     else:
         raise UnsupportedFormatError("not a zip or tar archive", label)
 
 
-def _unpack_zip(archive, label, into, skip_junk, progress):
+def _unpack_zip(archive, label, into, skip_junk, progress, keep=None):
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
@@ -310,6 +314,8 @@ def _unpack_zip(archive, label, into, skip_junk, progress):
                     raise UnsafeArchiveError(f"member {info.filename!r} is a {kind}", label)
                 parts = _safe_parts(info.filename, label)
                 if not parts or (skip_junk and _JUNK.search("/".join(parts))):
+                    continue
+                if keep is not None and not keep(tuple(parts)):
                     continue
                 path = into.joinpath(*parts)
                 if info.is_dir():
@@ -322,7 +328,7 @@ def _unpack_zip(archive, label, into, skip_junk, progress):
         raise CorruptFileError(f"damaged zip archive ({error})", label) from error
 
 
-def _unpack_tar(archive, label, into, skip_junk, progress):
+def _unpack_tar(archive, label, into, skip_junk, progress, keep=None):
     try:
         with tarfile.open(archive, "r:*") as tf:
             for member in tqdm(tf, desc=f"extract {Path(label).name}", unit="file", disable=not progress, leave=False):
@@ -333,6 +339,8 @@ def _unpack_tar(archive, label, into, skip_junk, progress):
                     raise UnsafeArchiveError(f"member {member.name!r} is a {kind}", label)
                 parts = _safe_parts(member.name, label)
                 if not parts or (skip_junk and _JUNK.search("/".join(parts))):
+                    continue
+                if keep is not None and not keep(tuple(parts)):
                     continue
                 path = into.joinpath(*parts)
                 if member.isdir():

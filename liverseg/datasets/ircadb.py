@@ -15,22 +15,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from liverseg.datasets.base import LESION, LIVER, Case
+from liverseg.datasets.download import extract
 from liverseg.errors import (
-    CorruptFileError,
     DatasetLayoutError,
     LiversegError,
     MissingFileError,
-    UnsafeArchiveError,
 )
 from liverseg.io import read_label, read_volume
 
@@ -163,7 +161,7 @@ def _series_folder(patient: Path, name: str, stack: contextlib.ExitStack, shown:
         raise DatasetLayoutError(f"neither {name}/ nor {name}.zip found", shown)
     target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="liverseg-ircadb-")))
     try:
-        _safe_extract(archive, target)
+        extract(archive, target, progress=False)
     except LiversegError as error:
         raise type(error)(error.problem, shown / archive.name) from error
     inner = target / name if (target / name).is_dir() else target  # zips hold their own top folder
@@ -173,28 +171,11 @@ def _series_folder(patient: Path, name: str, stack: contextlib.ExitStack, shown:
 def _unpack_patient_zip(archive: Path, stack: contextlib.ExitStack) -> tuple[Path, Path]:
     """A downloaded ``3Dircadb1.N.zip``: extract only the image and mask zips/folders."""
     target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="liverseg-ircadb-")))
-    _safe_extract(archive, target, keep=lambda parts: not _NEEDED.isdisjoint(parts))
+    extract(archive, target, keep=lambda parts: not _NEEDED.isdisjoint(parts), progress=False)
     for candidate in (target, *sorted(p for p in target.rglob("*") if p.is_dir())):
         if any((candidate / n).exists() for n in ("PATIENT_DICOM", "PATIENT_DICOM.zip")):
             return candidate, target
     raise DatasetLayoutError("archive holds no PATIENT_DICOM", archive)
-
-
-def _safe_extract(archive: Path, target: Path, keep=lambda parts: True) -> None:
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            members = []
-            for info in bundle.infolist():
-                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-                if info.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                    raise UnsafeArchiveError(f"member {info.filename!r} would escape the extraction folder", archive)
-                if stat.S_ISLNK(info.external_attr >> 16):
-                    raise UnsafeArchiveError(f"member {info.filename!r} is a symbolic link", archive)
-                if parts and not parts[-1].startswith("._") and "__MACOSX" not in parts and keep(parts):
-                    members.append(info)
-            bundle.extractall(target, members)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise CorruptFileError(f"cannot read zip archive: {error}", archive) from error
 
 
 @contextlib.contextmanager
