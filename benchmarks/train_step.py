@@ -4,7 +4,7 @@
     KERAS_BACKEND=jax python benchmarks/train_step.py --profile smoke
 
 Builds the tuning net of a profile (optionally at another ``--image-size``), compiles it with
-Adam and per-output binary cross-entropy, runs ``--warmup`` steps (tracing/compilation) and
+Adam and the multi-level loss (``liverseg.losses.multi_level_losses``, scheme ``paper``), runs ``--warmup`` steps (tracing/compilation) and
 then times ``--steps`` calls of ``train_on_batch`` on random data.
 """
 
@@ -58,6 +58,7 @@ def main(argv=None) -> dict:
     import keras
 
     from liverseg.config import profile
+    from liverseg.losses import multi_level_losses
     from liverseg.models import build_tuning_net
 
     prof = profile(args.profile)
@@ -70,13 +71,14 @@ def main(argv=None) -> dict:
     model = build_tuning_net(tuning)
     model.compile(
         keras.optimizers.Adam(prof.train.learning_rate),
-        loss=[keras.losses.BinaryCrossentropy() for _ in model.outputs],
+        loss=multi_level_losses(len(model.outputs), scheme="paper"),
     )
     rng = np.random.default_rng(args.seed)
     shape = (batch, tuning.image_size, tuning.image_size, 1)
     x = {"image": rng.standard_normal(shape, dtype="float32"),
          "prior": (rng.random(shape) > 0.5).astype("float32")}
-    y = [(rng.random((batch, *o.shape[1:])) > 0.5).astype("float32") for o in model.outputs]
+    y = {name: (rng.random((batch, *o.shape[1:])) > 0.5).astype("float32")
+         for name, o in zip(model.output_names, model.outputs)}
 
     start = time.perf_counter()
     for _ in range(args.warmup):
