@@ -1,12 +1,11 @@
 """Losses against NumPy formulas, weight schemes, resized targets, and a toy training step."""
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from liverseg import losses  # noqa: E402
-from liverseg.errors import ShapeError  # noqa: E402
+from liverseg import losses
+from liverseg.errors import ShapeError
 
 pytestmark = pytest.mark.keras
 
