@@ -22,9 +22,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing liverseg
 
 from layouts import check_ircadb  # noqa: E402
+from fetch_common import fetch_archive, run  # noqa: E402
 
-from liverseg.datasets.download import download, extract, file_digest  # noqa: E402
-from liverseg.errors import LiversegError  # noqa: E402
+from liverseg.datasets.download import extract  # noqa: E402
 
 ARCHIVE = "3Dircadb1.zip"
 ROOT = "3Dircadb1"
@@ -63,12 +63,7 @@ def fetch(args: argparse.Namespace) -> int:
         return 1
 
     archive = args.dest / ARCHIVE
-    print(f"Downloading {args.url}\n       into {archive} (resumes if interrupted)")
-    download(args.url, archive, md5=args.md5, sha256=args.sha256, progress=progress)
-    if args.md5 or args.sha256:
-        print("checksum verified.")
-    else:
-        print(f"No published checksum; sha256 of {archive.name}: {file_digest(archive, progress=progress)}")
+    fetch_archive(args.url, archive, md5=args.md5, sha256=args.sha256, progress=progress)
 
     print(f"Extracting into {root} (and the PATIENT_DICOM.zip, MASKS_DICOM.zip... inside it)")
     try:
@@ -84,16 +79,7 @@ def fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        if args.verify is not None:
-            report = check_ircadb(args.verify)
-            print(report)
-            return 0 if report.ok else 1
-        return fetch(args)
-    except LiversegError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run(parse_args(argv), fetch, lambda a: check_ircadb(a.verify))
 
 
 if __name__ == "__main__":

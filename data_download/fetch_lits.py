@@ -21,9 +21,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing liverseg
 
 from layouts import check_lits  # noqa: E402
+from fetch_common import fetch_archive, run  # noqa: E402
 
-from liverseg.datasets.download import download, extract, file_digest  # noqa: E402
-from liverseg.errors import LiversegError  # noqa: E402
+from liverseg.datasets.download import extract  # noqa: E402
 
 ARCHIVE = "Task03_Liver.tar"
 KNOWN = json.loads((HERE / "checksums.json").read_text())[ARCHIVE]
@@ -58,12 +58,7 @@ def fetch(args: argparse.Namespace) -> int:
     url = args.url or KNOWN["url"]
     md5 = args.md5 or (KNOWN["md5"] if args.url is None and args.sha256 is None else None)
     archive = args.dest / ARCHIVE
-    print(f"Downloading {url}\n       into {archive} (resumes if interrupted)")
-    download(url, archive, md5=md5, sha256=args.sha256, progress=progress)
-    if md5 or args.sha256:
-        print(f"{'md5' if md5 else 'sha256'} checksum verified.")
-    else:
-        print(f"No checksum to check against; sha256 of {archive.name}: {file_digest(archive, progress=progress)}")
+    fetch_archive(url, archive, md5=md5, sha256=args.sha256, progress=progress)
 
     print(f"Extracting into {args.dest}")
     extract(archive, args.dest, progress=progress)
@@ -75,16 +70,7 @@ def fetch(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        if args.verify is not None:
-            report = check_lits(args.verify, deep=args.deep)
-            print(report)
-            return 0 if report.ok else 1
-        return fetch(args)
-    except LiversegError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run(parse_args(argv), fetch, lambda a: check_lits(a.verify, deep=a.deep))
 
 
 if __name__ == "__main__":
