@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-## make test: unit tests (TensorFlow), Keras tests again on JAX, nbval on every chapter
-## in the smoke profile, and a Jupyter Book build that fails on warnings.
+## make test: unit tests (TensorFlow), Keras tests and the networks chapter again on JAX,
+## nbval on every chapter in the smoke profile, and a Jupyter Book build that fails on warnings.
 test: install test-unit test-jax test-book
 
 test-unit: install
@@ -27,6 +27,7 @@ test-unit: install
 
 test-jax: install
 	KERAS_BACKEND=jax $(PY) -m pytest -m keras tests
+	LIVERSEG_PROFILE=smoke KERAS_BACKEND=jax $(PY) -m pytest --nbval-lax --nbval-current-env book/networks.ipynb
 
 test-book: install
 	LIVERSEG_PROFILE=smoke KERAS_BACKEND=tensorflow $(PY) -m pytest --nbval-lax --nbval-current-env book
