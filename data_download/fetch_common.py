@@ -9,6 +9,19 @@ from liverseg.datasets.download import download, file_digest
 from liverseg.errors import LiversegError
 
 
+def existing_folder_status(folder: Path, check) -> int | None:
+    """Exit code when ``folder`` is already there (0 complete, 1 incomplete), else ``None``."""
+    if not folder.is_dir():
+        return None
+    report = check(folder)
+    print(report)
+    if report.ok:
+        print(f"{folder} is already complete; nothing to download.")
+        return 0
+    print(f"{folder} exists but is incomplete; remove it to fetch again.", file=sys.stderr)
+    return 1
+
+
 def fetch_archive(url: str, archive: Path, *, md5=None, sha256=None, progress=True) -> None:
     """Download ``url`` to ``archive`` (resuming a ``.part``) and say how it was checked."""
     print(f"Downloading {url}\n       into {archive} (resumes if interrupted)")

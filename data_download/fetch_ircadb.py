@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing liverseg
 
 from layouts import check_ircadb  # noqa: E402
-from fetch_common import fetch_archive, run  # noqa: E402
+from fetch_common import existing_folder_status, fetch_archive, run  # noqa: E402
 
 from liverseg.datasets.download import extract  # noqa: E402
 
@@ -53,14 +53,9 @@ def has_top_folder(archive: Path, name: str) -> bool:
 def fetch(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     root = args.dest / ROOT
-    if root.is_dir():
-        report = check_ircadb(root)
-        print(report)
-        if report.ok:
-            print(f"{root} is already complete; nothing to download.")
-            return 0
-        print(f"{root} exists but is incomplete; remove it to fetch again.", file=sys.stderr)
-        return 1
+    status = existing_folder_status(root, check_ircadb)
+    if status is not None:
+        return status
 
     archive = args.dest / ARCHIVE
     fetch_archive(args.url, archive, md5=args.md5, sha256=args.sha256, progress=progress)

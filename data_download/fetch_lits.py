@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing liverseg
 
 from layouts import check_lits  # noqa: E402
-from fetch_common import fetch_archive, run  # noqa: E402
+from fetch_common import existing_folder_status, fetch_archive, run  # noqa: E402
 
 from liverseg.datasets.download import extract  # noqa: E402
 
@@ -46,14 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def fetch(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     task = args.dest / "Task03_Liver"
-    if task.is_dir():
-        report = check_lits(task)
-        print(report)
-        if report.ok:
-            print(f"{task} is already complete; nothing to download.")
-            return 0
-        print(f"{task} exists but is incomplete; remove it to fetch again.", file=sys.stderr)
-        return 1
+    status = existing_folder_status(task, check_lits)
+    if status is not None:
+        return status
 
     url = args.url or KNOWN["url"]
     md5 = args.md5 or (KNOWN["md5"] if args.url is None and args.sha256 is None else None)
