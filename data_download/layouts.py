@@ -2,32 +2,28 @@
 
 Used by ``fetch_lits.py --verify`` and ``fetch_ircadb.py --verify`` (and after each
 fetch). A check returns a :class:`Report`: what was found, and one line per problem
-naming the file; an empty ``problems`` list means the folder is ready.
+naming the file; an empty ``problems`` list means the folder is ready. File names and
+patient folders are recognised by the same patterns and functions that read the data
+(:mod:`liverseg.datasets.lits`, :mod:`liverseg.datasets.ircadb`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import importlib
 import json
-import re
 import zipfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from liverseg.datasets import ircadb, lits
+from liverseg.errors import LiversegError
+
 LITS_TRAINING_IDS = range(131)  # volume-0 ... volume-130 (Training Batch 1: 0-27, Batch 2: 28-130)
 LITS_TEST_COUNT = 70  # test-volume-0 ... test-volume-69 (no labels)
 IRCADB_PATIENT_IDS = range(1, 21)  # 3Dircadb1.1 ... 3Dircadb1.20
-
-_NIFTI = r"\.nii(?:\.gz)?"
-_LITS_VOLUME = re.compile(rf"volume-(\d+){_NIFTI}")
-_LITS_SEGMENTATION = re.compile(rf"segmentation-(\d+){_NIFTI}")
-_LITS_TEST = re.compile(rf"test-volume-(\d+){_NIFTI}")
-_MSD_CASE = re.compile(rf"liver_(\d+){_NIFTI}")
-_IRCADB_PATIENT = re.compile(r"3Dircadb1\.(\d+)")
 
 
 @dataclasses.dataclass
@@ -71,17 +67,18 @@ def check_lits(root: str | Path, *, deep: bool = False) -> Report:
         report.problems.append(f"{root}: folder not found")
         return report
     files = [p for p in root.rglob("*.nii*") if p.is_file() and not p.name.startswith("._")]
-    if any(_MSD_CASE.fullmatch(p.name) and p.parent.name in ("imagesTr", "labelsTr") for p in files):
-        images = _by_id(files, _MSD_CASE, "imagesTr", report)
-        labels = _by_id(files, _MSD_CASE, "labelsTr", report)
-        tests = _by_id(files, _MSD_CASE, "imagesTs", report)
+    images_tr, labels_tr, images_ts = lits.MSD_FOLDERS
+    if any(lits.MSD_CASE_PATTERN.match(p.name) and p.parent.name in (images_tr, labels_tr) for p in files):
+        images = _by_id(files, lits.MSD_CASE_PATTERN, images_tr, report)
+        labels = _by_id(files, lits.MSD_CASE_PATTERN, labels_tr, report)
+        tests = _by_id(files, lits.MSD_CASE_PATTERN, images_ts, report)
         report.found.append("Medical Segmentation Decathlon layout (imagesTr/, labelsTr/)")
         image_name, label_name = "imagesTr/liver_{}.nii.gz", "labelsTr/liver_{}.nii.gz"
         _check_msd_datalist(root, files, report)
     else:
-        images = _by_id(files, _LITS_VOLUME, None, report)
-        labels = _by_id(files, _LITS_SEGMENTATION, None, report)
-        tests = _by_id(files, _LITS_TEST, None, report)
+        images = _by_id(files, lits.VOLUME_PATTERN, None, report)
+        labels = _by_id(files, lits.SEGMENTATION_PATTERN, None, report)
+        tests = _by_id(files, lits.TEST_VOLUME_PATTERN, None, report)
         report.found.append("LiTS challenge layout (volume-N.nii, segmentation-N.nii)")
         image_name, label_name = "volume-{}.nii", "segmentation-{}.nii"
 
@@ -103,14 +100,14 @@ def check_lits(root: str | Path, *, deep: bool = False) -> Report:
         label = _check_nifti(labels[case], deep, report)
         if image is not None and label is not None and image != label:
             report.problems.append(f"{labels[case]}: shape {label} differs from {images[case].name} {image}")
-    _check_with_library("liverseg.datasets.lits", root, len(pairs), report)
+    _check_find_cases(root, len(pairs), report)
     return report
 
 
 def _by_id(files, pattern, folder, report) -> dict[int, Path]:
     found: dict[int, Path] = {}
     for path in sorted(files):
-        match = pattern.fullmatch(path.name)
+        match = pattern.match(path.name)
         if not match or (folder is not None and path.parent.name != folder):
             continue
         case = int(match.group(1))
@@ -160,24 +157,21 @@ def _check_nifti(path: Path, deep: bool, report) -> tuple[int, ...] | None:
         return None
 
 
+def _check_find_cases(root: Path, expected: int, report: Report) -> None:
+    """Ask :func:`liverseg.datasets.lits.find_cases`, which will read the data, whether it
+    sees as many cases as the file-name checks above."""
+    name = "liverseg.datasets.lits.find_cases"
+    try:
+        cases = lits.find_cases(root)
+    except LiversegError as error:
+        report.problems.append(f"{name}: {error}")
+        return
+    report.found.append(f"{len(cases)} cases seen by {name}")
+    if len(cases) != expected:
+        report.problems.append(f"{name} found {len(cases)} cases, the file check {expected}")
+
+
 # --------------------------------------------------------------------------- 3D-IRCADb-01
-
-
-def find_ircadb_patients(root: str | Path) -> dict[int, Path]:
-    """``3Dircadb1.N`` folders (or ``3Dircadb1.N.zip`` files) in or one level below ``root``.
-
-    The same places ``liverseg.datasets.ircadb.find_cases`` looks; a folder wins over its zip.
-    """
-    root = Path(root)
-    candidates = [*root.glob("*"), *root.glob("*/*")]
-    found: dict[int, Path] = {}
-    for path in sorted(candidates):
-        match = _IRCADB_PATIENT.fullmatch(path.name)
-        if match and (path.is_dir() or zipfile.is_zipfile(path)):
-            number = int(match.group(1))
-            if number not in found or found[number].is_file():
-                found[number] = path
-    return found
 
 
 def check_ircadb(root: str | Path) -> Report:
@@ -193,7 +187,7 @@ def check_ircadb(root: str | Path) -> Report:
     if not root.is_dir():
         report.problems.append(f"{root}: folder not found")
         return report
-    patients = find_ircadb_patients(root)
+    patients = ircadb.find_patients(root)
     zipped = sum(path.is_file() for path in patients.values())
     report.found.append(
         f"{len(patients)} patients (expected {len(IRCADB_PATIENT_IDS)})"
@@ -208,7 +202,6 @@ def check_ircadb(root: str | Path) -> Report:
     for number, folder in patients.items():
         if number not in IRCADB_PATIENT_IDS:
             report.problems.append(f"{folder}: unexpected patient number {number}")
-    _check_with_library("liverseg.datasets.ircadb", root, len(patients), report)
     return report
 
 
@@ -240,31 +233,3 @@ def _zipped_slices(archive: Path, series: str, report: Report) -> int | None:
         return None
     prefix = series + "/"
     return sum(1 for n in names if n.startswith(prefix) and "/" not in n[len(prefix):] and not n.rsplit("/", 1)[-1].startswith("."))
-
-
-# --------------------------------------------------------------------------- both
-
-
-def _check_with_library(module_name: str, root: Path, expected: int, report: Report) -> None:
-    """Ask the dataset module that will read the data whether it sees the same cases.
-
-    Only when that module offers ``find_cases(root)``; the file-name checks above stand
-    on their own otherwise.
-    """
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return
-    find_cases = getattr(module, "find_cases", None)
-    if find_cases is None:
-        return
-    from liverseg.errors import LiversegError
-
-    try:
-        cases = list(find_cases(root))
-    except LiversegError as error:
-        report.problems.append(f"{module_name}.find_cases: {error}")
-        return
-    report.found.append(f"{len(cases)} cases seen by {module_name}.find_cases")
-    if len(cases) != expected:
-        report.problems.append(f"{module_name}.find_cases found {len(cases)} cases, the file check {expected}")

@@ -2,9 +2,13 @@
 liver and lesion segmentation in CT (IJIES 15(6), 2022, doi:10.22266/ijies2022.1231.47).
 
 The library follows the data: ``io`` → ``datasets`` → ``preprocess`` → ``patches`` →
-``models`` → ``cam``/``crf`` → ``losses``/``train`` → ``inference`` → ``postprocess`` →
-``metrics``. Each module is importable on its own; only ``models``, ``losses`` and
-``cam`` import Keras.
+``models`` → ``cam``/``crf`` → ``prior`` → ``predict`` → ``losses``/``train`` →
+``inference`` → ``postprocess`` → ``metrics``, and ``io`` again to write the label volume.
+Beside the flow: ``labels`` (the 0/1/2 label values), ``config`` (the settings profiles),
+``model_folder`` (the trained networks and their settings, from ``train`` to ``inference``),
+``errors`` (exceptions that name the file) and ``cli`` (the ``liverseg`` command). Each
+module is importable on its own; ``labels``, ``io``, ``datasets``, ``preprocess``, ``crf``,
+``prior``, ``postprocess``, ``metrics`` and ``config`` do not import Keras.
 """
 
 __version__ = "0.1.0"

@@ -1,9 +1,10 @@
 """Command line: ``liverseg <command>``.
 
-Commands that exist today: ``info`` (what liverseg reads from a file or folder),
-``synthesize`` (write a LiTS-style dataset of synthetic phantoms) and ``evaluate``
-(LiTS-style scores of a predicted label file against a reference, as JSON).
-``train``, ``segment`` and ``reproduce`` arrive with the training and inference issues.
+Commands: ``info`` (what liverseg reads from a file or folder), ``synthesize`` (write a
+LiTS-style dataset of synthetic phantoms), ``train`` (train the whole system into a model
+folder), ``segment`` (a CT volume to a 0/1/2 label NIfTI with a model folder) and ``evaluate``
+(LiTS-style scores of a predicted label file against a reference, or of two folders of them
+matched by file name, as JSON and optionally CSV). ``reproduce`` arrives with the book issue.
 """
 
 from __future__ import annotations
@@ -40,13 +41,67 @@ def _synthesize(args) -> dict:
 
 
 def _evaluate(args) -> dict:
-    from liverseg.io import read_volume
-    from liverseg.metrics import evaluate_case
+    """Score a prediction against a reference (files or folders, :mod:`liverseg.evaluation`);
+    write ``-o`` JSON and ``--csv`` only once every case is scored, so an error leaves no file."""
+    from liverseg.evaluation import evaluate_paths, scores_csv
+    from liverseg.io.atomic import atomic_write_text
 
-    prediction = read_volume(args.prediction)
-    reference = read_volume(args.reference)
-    scores = evaluate_case(prediction.array, reference.array, reference.spacing)
-    return {"prediction": str(args.prediction), "reference": str(args.reference), **scores}
+    result = evaluate_paths(args.prediction, args.reference)
+    outputs = []
+    if args.json_path:
+        outputs.append((args.json_path, json.dumps(result, indent=2, allow_nan=True) + "\n"))
+    if args.csv_path:
+        outputs.append((args.csv_path, scores_csv(result.get("cases", [result]))))
+    for path, text in outputs:
+        atomic_write_text(path, text)
+    return result
+
+
+def _settings(args):
+    """The profile named by ``--profile``, with ``--dataset``, ``--planes`` and ``--set`` applied."""
+    from liverseg.config import profile
+
+    settings = profile(args.profile)
+    changes = {"dataset": args.dataset}
+    if args.planes:
+        changes["planes"] = tuple(args.planes)
+    for assignment in args.set or ():
+        key, _, text = assignment.partition("=")
+        if not _:
+            raise SystemExit(f"liverseg train: --set expects KEY=VALUE, got {assignment!r}")
+        try:
+            changes[key] = json.loads(text)
+        except ValueError:
+            changes[key] = text
+    try:
+        return settings.replace(**changes)
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"liverseg train: bad setting ({error})") from None
+
+
+def _train(args) -> dict:
+    from liverseg.train import train_system
+
+    settings = _settings(args)
+    model_dir = train_system(settings, args.out, data_dir=args.data_dir,
+                             progress=not args.quiet)
+    report = json.loads((args.out / "training.json").read_text())
+    return {"model": str(model_dir), "profile": settings.name, "dataset": settings.dataset,
+            "planes": list(settings.planes), "train_seconds": report["train_seconds"],
+            "validation": {name: {"localizer_dice": c["localizer"]["val"]["dice"],
+                                  "tuner_dice": c["tuner"]["val"]["dice"]}
+                           for name, c in report["cascades"].items()}}
+
+
+def _segment(args) -> dict:
+    from liverseg.errors import UnsupportedFormatError
+    from liverseg.inference.volume import segment_file
+
+    if not args.label_path.name.lower().endswith((".nii", ".nii.gz")):
+        raise UnsupportedFormatError("the output must be a NIfTI file (.nii or .nii.gz)",
+                                     args.label_path)
+    return segment_file(args.input, args.label_path, args.model, planes=args.planes,
+                        fusion=args.fusion, progress=not args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,10 +119,52 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), help="fixed shape")
     synth.set_defaults(run=_synthesize)
 
-    evaluate = commands.add_parser("evaluate", help="LiTS-style scores of a label file, as JSON")
-    evaluate.add_argument("prediction", type=Path, help="predicted label volume (0/1/2)")
-    evaluate.add_argument("reference", type=Path, help="reference label volume (0/1/2)")
-    evaluate.add_argument("-o", "--output", type=Path, help="also write the JSON here")
+    from liverseg.config import DATASETS, FUSIONS, PLANES, PROFILE_NAMES
+
+    train = commands.add_parser(
+        "train", help="train both cascades on every plane into a model folder",
+        description="Train the liver and lesion cascades (localization net, Grad-CAM + CRF prior, "
+        "tuning net, Algorithm 1) for each plane of the profile. Writes OUT/model (read by "
+        "`liverseg segment`), OUT/split.json, OUT/training.json and checkpoints under OUT/work; "
+        "rerun the same command to resume a killed run.")
+    train.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    train.add_argument("--data-dir", type=Path, help="dataset root (LiTS or 3D-IRCADb-01)")
+    train.add_argument("--profile", choices=PROFILE_NAMES, default="demo")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--planes", nargs="+", choices=PLANES, help="default: the profile's")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change one setting, e.g. --set train.epochs=5 (JSON values)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train)
+
+    segment = commands.add_parser(
+        "segment", help="segment a CT volume into a 0/1/2 label NIfTI",
+        description="Segment the liver (1) and its lesions (2) in a CT volume (NIfTI, NRRD or a "
+        "DICOM series folder) with a model folder from `liverseg train`. The label NIfTI is "
+        "written in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP.")
+    segment.add_argument("input", type=Path, help="CT volume: NIfTI/NRRD file or DICOM folder")
+    segment.add_argument("-o", "--output", dest="label_path", type=Path, required=True,
+                         metavar="OUTPUT.nii.gz", help="label file to write")
+    segment.add_argument("--model", type=Path, required=True, help="model folder")
+    segment.add_argument("--planes", nargs="+", choices=PLANES, help="default: all of the model's")
+    segment.add_argument("--fusion", choices=FUSIONS, help="default: the model's (soft voting)")
+    segment.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    segment.set_defaults(run=_segment)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="LiTS-style scores of a label file, or of two folders of them, as JSON",
+        description="Score a predicted label volume (0 background, 1 liver, 2 lesion) against a "
+        "reference of the same shape and geometry, or every file of a prediction folder against "
+        "the reference file of the same name (test-segmentation-N.nii matches segmentation-N.nii); "
+        "folders also get a summary (mean over cases and global Dice).",
+    )
+    evaluate.add_argument("prediction", type=Path, help="predicted label file or folder of them")
+    evaluate.add_argument("reference", type=Path, help="reference label file or folder of them")
+    evaluate.add_argument("-o", "--output", dest="json_path", type=Path, metavar="OUT.json",
+                          help="also write the JSON here")
+    evaluate.add_argument("--csv", dest="csv_path", type=Path, metavar="OUT.csv",
+                          help="write one row of scores per case here")
     evaluate.set_defaults(run=_evaluate)
     return parser
 

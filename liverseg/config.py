@@ -6,8 +6,8 @@ round-trip through JSON with ``to_dict`` / ``from_dict``.
 
     >>> from liverseg.config import profile
     >>> p = profile("paper")
-    >>> p.train.learning_rate, p.train.batch_size, p.tuning.aspp_rates
-    (0.0001, 4, (6, 12, 18))
+    >>> p.train.learning_rate, p.train.batch_size, p.tuning.aspp_rates, p.patches.area_threshold
+    (0.0001, 4, (6, 12, 18), 0.3)
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from liverseg.crf import CRFParams
+from liverseg.datasets.planes import PLANES
+from liverseg.preprocess import PreprocessConfig
+
 PATCH_ARRANGEMENTS = ("space_to_depth", "tiles")
+DATASETS = ("synthetic", "lits", "ircadb")
+OPTIMIZERS = ("adam", "sgd", "adamw")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+FUSIONS = ("soft", "union", "intersection", "majority")
 UPSAMPLINGS = ("transpose", "bilinear")
 
 
@@ -42,8 +50,19 @@ class _Serializable:
         values = {k: _tuplify(v) for k, v in data.items()}
         for key, sub in cls._nested.items():
             if isinstance(values.get(key), dict):
-                values[key] = sub.from_dict(values[key])
+                values[key] = _from_dict(sub, values[key])
         return cls(**values)
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    """``cls.from_dict(data)``, also for plain dataclasses of other modules (e.g. CRFParams)."""
+    if hasattr(cls, "from_dict"):
+        return cls.from_dict(data)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    return cls(**{k: _tuplify(v) for k, v in data.items()})
 
 
 @dataclass
@@ -160,30 +179,169 @@ def _check_common(config) -> None:
 
 @dataclass
 class TrainConfig(_Serializable):
-    """Optimisation settings; the defaults are Table 2 of the paper."""
+    """Optimisation of every network of a run; the defaults are Table 2 of the paper.
+
+    ``learning_rate`` is what the optimizer gets, in every profile (the small profiles set
+    their own). ``loss_scheme`` is the multi-level weighting of the tuning network
+    (:func:`liverseg.losses.multi_level_weights`); the localization network is trained with
+    ``localization_loss`` = (α, β) of BCE + Dice (Eq. 6). ``empty_slice_fraction``: the
+    training slices are those that contain the structure plus this share of the others (drawn
+    with ``seed``); validation and test always use every slice. ``prior_folds``: the tuning
+    network's training priors come from localizers trained out-of-fold on the other
+    ``prior_folds - 1`` folds of the training patients (1: in-sample, from the final localizer;
+    optimistic). ``precision``: a Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``,
+    ``"mixed_float16"``); ``jit_compile``: ``"auto"``, True or False, as ``Model.compile``.
+    """
 
     optimizer: str = "adam"
     learning_rate: float = 1e-4
     batch_size: int = 4
     epochs: int = 100
     early_stopping_patience: int = 50  # "Epochs stopping count"
-    self_training_iterations: int = 5  # Algorithm 1; Table 5 peaks at N = 5 on validation
-    patch_area_threshold: float = 0.3  # μ of Eq. (7): patches with less annotation are dropped
+    loss_scheme: str = "paper"
+    localization_loss: tuple[float, float] = (1.0, 1.0)
+    empty_slice_fraction: float = 0.1
+    prior_folds: int = 2
+    precision: str = "float32"
+    jit_compile: Any = "auto"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 <= self.empty_slice_fraction <= 1.0:
+            raise ValueError(f"empty_slice_fraction must be in [0, 1], got {self.empty_slice_fraction}")
+        if self.prior_folds < 1:
+            raise ValueError(f"prior_folds must be >= 1, got {self.prior_folds}")
+        for name in ("batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class PriorConfig(_Serializable):
+    """The ROI prior given to the tuning network (:func:`liverseg.prior.roi_prior`).
+
+    ``margin`` is in pixels of the model's input (about 1/32 of the slice). ``cam_layer``
+    ``None`` uses :func:`liverseg.cam.default_cam_layer`. The CRF settings are
+    :class:`liverseg.crf.CRFParams`.
+    """
+
+    mode: str = "bbox"
+    threshold: float = 0.5
+    margin: int = 16
+    combine: str = "mean"
+    cam_weight: float = 1 / 3
+    keep_largest: bool = True
+    use_crf: bool = True
+    cam_layer: Optional[str] = None
+    crf: CRFParams = field(default_factory=CRFParams)
+
+    _nested = {"crf": CRFParams}
+
+    def roi_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`liverseg.prior.roi_priors`."""
+        return dict(mode=self.mode, threshold=self.threshold, margin=self.margin,
+                    combine=self.combine, cam_weight=self.cam_weight,
+                    keep_largest=self.keep_largest, use_crf=self.use_crf, crf_params=self.crf)
+
+
+@dataclass
+class PatchConfig(_Serializable):
+    """The patch dataset of Algorithm 1: tiles of each level kept when μ = A / C ≥ threshold.
+
+    Level l cuts the slice into a 2**(l-1) × 2**(l-1) grid (l = 2, 3, 4: the 256, 128 and
+    64 pixel patches of a 512 slice, section 3.4); ``area_threshold`` is Eq. 7's 0.3.
+    """
+
+    levels: tuple[int, ...] = (2, 3, 4)
+    area_threshold: float = 0.3
+
+    def __post_init__(self):
+        if not 0.0 <= self.area_threshold <= 1.0:
+            raise ValueError(f"area_threshold must be in [0, 1], got {self.area_threshold}")
+        if any(level < 2 for level in self.levels):
+            raise ValueError(f"patch levels start at 2 (level 1 is the whole slice), got {self.levels}")
+
+
+@dataclass
+class SelfTrainingConfig(_Serializable):
+    """Algorithm 1: train, segment the patches, add them with their predicted masks, fine-tune.
+
+    ``iterations`` is the most rounds after the first training (Table 5 peaks at 5);
+    a round that does not raise the validation ``metric`` by more than ``min_delta`` counts
+    against ``patience`` and the best round's weights are kept. ``pseudo_labels``:
+    ``"prediction"`` (S of Algorithm 1, the network's own masks) or ``"annotation"``.
+    """
+
+    iterations: int = 5
+    fine_tune_epochs: int = 10
+    patience: int = 1
+    min_delta: float = 0.0
+    metric: str = "dice"
+    pseudo_labels: str = "prediction"
+
+    def __post_init__(self):
+        if self.pseudo_labels not in ("prediction", "annotation"):
+            raise ValueError(f"pseudo_labels must be 'prediction' or 'annotation', got {self.pseudo_labels!r}")
+        if self.metric not in ("dice", "miou", "accuracy"):
+            raise ValueError(f"metric must be 'dice', 'miou' or 'accuracy', got {self.metric!r}")
+
+
+@dataclass
+class SplitConfig(_Serializable):
+    """Patient-level split (section 3.1: 70 / 20 / 10 %), deterministic for ``seed``."""
+
+    fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)
     seed: int = 0
 
 
 @dataclass
+class InferenceConfig(_Serializable):
+    """From per-plane probabilities to the 0/1/2 label volume (sections 3.9–3.10).
+
+    ``fusion``: ``"soft"`` (Eq. 8, the mean), ``"union"``, ``"intersection"``, ``"majority"``;
+    ``fill``: hole filling of the liver (``"3d"``, ``"slice"`` or ``None``);
+    ``min_lesion_size``: lesion components below this many mm³ become liver;
+    ``lesions``: run the lesion cascade inside the liver; ``liver_margin``: voxels by which the
+    liver mask is dilated before the lesion networks look inside it.
+    """
+
+    fusion: str = "soft"
+    threshold: float = 0.5
+    batch_size: int = 8
+    fill: Optional[str] = "3d"
+    min_lesion_size: float = 10.0
+    lesions: bool = True
+    liver_margin: int = 2
+
+    def __post_init__(self):
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.fill not in ("3d", "slice", None):
+            raise ValueError(f"fill must be '3d', 'slice' or None, got {self.fill!r}")
+
+
+@dataclass
 class Profile(_Serializable):
-    """Everything a chapter or ``liverseg`` command needs to know about a run's scale."""
+    """Every setting a run depends on; saved with every model folder and results file."""
 
     name: str
     image_size: int
     n_cases: Optional[int]  # None: every case of the dataset
-    localization: LocalizationConfig = field(default_factory=LocalizationConfig)
-    tuning: TuningConfig = field(default_factory=TuningConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     dataset: str = "synthetic"  # "synthetic", "lits" or "ircadb"
     planes: tuple[str, ...] = ("axial", "coronal", "sagittal")
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    localization: LocalizationConfig = field(default_factory=LocalizationConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    patches: PatchConfig = field(default_factory=PatchConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
 
     def __post_init__(self):
         for sub in (self.localization, self.tuning):
@@ -192,8 +350,37 @@ class Profile(_Serializable):
                     f"profile {self.name!r}: {type(sub).__name__}.image_size={sub.image_size} "
                     f"differs from the profile's image_size={self.image_size}"
                 )
+        bad = [p for p in self.planes if p not in PLANES]
+        if bad or not self.planes:
+            raise ValueError(f"planes must be a non-empty subset of {PLANES}, got {self.planes}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        for level in self.patches.levels:
+            if self.image_size % 2 ** (level - 1):
+                raise ValueError(f"image_size={self.image_size} cannot be cut at patch level {level}")
 
-    _nested = {"localization": LocalizationConfig, "tuning": TuningConfig, "train": TrainConfig}
+    _nested = {
+        "preprocess": PreprocessConfig, "localization": LocalizationConfig,
+        "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
+        "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
+        "inference": InferenceConfig,
+    }
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some top-level fields or dotted sub-fields changed.
+
+        ``p.replace(**{"train.epochs": 3, "planes": ("axial",)})``.
+        """
+        data = self.to_dict()
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            if last not in node:
+                raise ValueError(f"profile has no setting {key!r}")
+            node[last] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        return Profile.from_dict(data)
 
 
 def _smoke() -> Profile:
@@ -201,14 +388,19 @@ def _smoke() -> Profile:
     return Profile(
         name="smoke",
         image_size=size,
-        n_cases=4,
-        localization=LocalizationConfig(image_size=size, base_filters=4, depth=3),
+        n_cases=5,
+        planes=("axial", "coronal", "sagittal"),
+        localization=LocalizationConfig(image_size=size, base_filters=8, depth=3),
         tuning=TuningConfig(
-            image_size=size, base_filters=4, depth=3, dilation_rates=(1, 2), patch_levels=(2, 3),
+            image_size=size, base_filters=8, depth=3, dilation_rates=(1, 2), patch_levels=(2, 3),
             aspp_filters=8, aspp_rates=(2, 4, 6),
         ),
-        train=TrainConfig(batch_size=4, epochs=2, early_stopping_patience=1,
-                          self_training_iterations=1),
+        # CRF distances are pixels: 1/8 of the paper's 512-pixel settings at 64 pixels
+        prior=PriorConfig(margin=2, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=2.5)),
+        train=TrainConfig(learning_rate=3e-3, batch_size=8, epochs=20, early_stopping_patience=4,
+                          prior_folds=1, jit_compile=False),
+        patches=PatchConfig(levels=(2, 3)),
+        self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
     )
 
 
@@ -223,8 +415,10 @@ def _demo() -> Profile:
             image_size=size, base_filters=16, depth=4, patch_levels=(2, 3, 4),
             aspp_filters=64, aspp_rates=(3, 6, 9),
         ),
-        train=TrainConfig(batch_size=8, epochs=15, early_stopping_patience=5,
-                          self_training_iterations=2),
+        prior=PriorConfig(margin=4, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=5.0)),
+        train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=15, early_stopping_patience=5,
+                          jit_compile=False),
+        self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
     )
 
 

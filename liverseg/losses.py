@@ -1,67 +1,35 @@
 """Losses of the tuning network (paper section 3.6): BCE, Dice, their weighted sum and the
 multi-level (deep supervision) loss.
 
-Everything here is written with ``keras`` and ``keras.ops`` only, so it runs on TensorFlow,
-JAX and PyTorch, and every loss is a registered serializable class: a model compiled with
-these losses saves to ``.keras`` and loads back without ``custom_objects``.
+``keras``/``keras.ops`` only (TensorFlow, JAX, PyTorch); every loss is a registered
+serializable class, so a compiled model saves to ``.keras`` and loads back without
+``custom_objects``. Provides ``DiceLoss`` (Eq. 5), ``BceDiceLoss`` (Eq. 6,
+``α·l_bce + β·l_dice``), ``multi_level_weights``/``multi_level_losses`` (one ``(α, β)`` and
+one loss per side output ``level_1`` (full resolution) ... ``level_n`` (deepest,
+``H / 2**(n-1)``), for ``model.compile(loss=...)``) and ``multi_level_targets`` (NumPy) /
+``multi_level_targets_ops`` (``keras.ops``), the label batch resized to every level.
 
-Per-sample reduction
-    ``DiceLoss`` and ``BceDiceLoss`` compute one value per sample (the sums of Eq. 5 and the
-    mean of Eq. 4 run over the pixels of one image) and Keras' default
-    ``"sum_over_batch_size"`` reduction then averages those values over the batch. A batch
-    Dice (sums over the whole batch) would let a large liver in one slice drown a missed
-    small lesion in another; the per-sample mean weights every slice equally and makes the
-    loss independent of what else happens to be in the batch. Slices without foreground get
-    the ``smooth`` term's treatment: an all-zero prediction of an empty target has loss 0.
-    For the plain BCE of Eq. 4 use ``keras.losses.BinaryCrossentropy``: its mean over all
-    pixels of the batch equals the mean of per-sample means when samples have equal size.
+Per-sample reduction: ``DiceLoss`` and ``BceDiceLoss`` give one value per sample (Eq. 4 and
+5 over one image's pixels), which Keras' ``"sum_over_batch_size"`` averages over the batch
+(for plain BCE use ``keras.losses.BinaryCrossentropy``).
 
-How we read the paper's multi-level weights
-    The paper attaches a label, resized to each decoder level's resolution, to each side
-    output and weights the level-``i`` loss ``l_i = α·l_bce + β·l_dice`` with ``α = N − i``,
-    ``β = i``, summed as ``l = Σ_{i=2..N} l_i``, "N the number of layers". It does not say in
-    which direction ``i`` counts. Two facts decide it:
+Weight schemes (``multi_level_weights``, ``n = n_levels``):
 
-    1. The final, full-resolution output must be in the sum: Table 4 compares this loss
-       with "one loss function at the end of the model". If ``i = 1`` were the top, the sum
-       from ``i = 2`` would leave the final output unsupervised. So ``i = 1`` is the deepest
-       layer, and the sum from 2 skips it because the deepest layer (the bottleneck) has no
-       decoder side output ("labels ... to each layer in the decoder path").
-    2. Then ``i = N`` is the top: ``α = 0``, ``β = N``. The final map is trained with pure
-       Dice, which is what the text asks of Dice: "preserve the final segmentation result
-       and avoid unbalanced data in the background"; the coarse side outputs, where the
-       liver fills a large share of the few pixels, lean on BCE.
+``"paper"``           ``level_k``: ``α = k − 1``, ``β = n + 2 − k``, i.e. the paper's ``α = N − i``,
+                      ``β = i`` with ``N = n + 1``, ``i = n + 2 − k`` (final output: pure Dice).
+``"paper_reversed"``  ``level_k``: ``α = n − k``, ``β = k`` (``i = k`` counted from the top).
+``"uniform"``         ``α = β = 1`` at every level.
+``"final_only"``      ``α = β = 1`` at ``level_1``, ``(0, 0)`` elsewhere (Table 4's "without").
 
-    With ``n_levels`` side outputs named ``level_1`` (full resolution) ... ``level_n``
-    (deepest, ``H / 2**(n-1)``), the paper's ``N = n_levels + 1`` and ``level_k`` is the
-    paper's ``i = n_levels + 2 − k``: ``level_k`` gets ``α = k − 1`` and
-    ``β = n_levels + 2 − k``.
+``normalize=True`` divides every weight by ``Σ(α + β)`` (off by default, as in the paper).
+The paper's sentence behind the weighting: "We believe that dice must be considered in loss
+function in deep layer to preserve the final segmentation result and avoid unbalanced data
+in the background." The reasoning behind the α/β reading is in the book chapter
+``book/networks.ipynb`` (section 'The multi-level loss').
 
-    Weight schemes (``multi_level_weights``):
-
-    ``"paper"``           our reading above: ``level_1`` (α=0, β=n+1) ... ``level_n``
-                          (α=n−1, β=2).
-    ``"paper_reversed"``  the other reading, ``i = k`` counted from the top with ``N = n``:
-                          ``α = n − k``, ``β = k``, so ``level_1`` is (n−1, 1) and the deepest
-                          level is pure Dice. Read literally, its sum from ``i = 2`` would drop
-                          the final output; we keep it, since an unsupervised final output
-                          cannot be what was trained.
-    ``"uniform"``         ``α = β = 1`` at every level.
-    ``"final_only"``      ``α = β = 1`` at ``level_1`` and (0, 0) elsewhere: the "without custom
-                          loss" column of Table 4.
-
-    ``normalize=True`` divides all weights by their total ``Σ(α + β)`` so that schemes with
-    different ``n_levels`` give losses of the same scale (off by default: the paper does not
-    normalise).
-
-Resizing labels to the side outputs
-    ``multi_level_targets`` uses average pooling by default: the level-``k`` target is the
-    fraction of foreground in each ``2**(k-1)``-pixel block. That is exactly the expected
-    value of the fine label, both BCE and soft Dice accept soft targets, and small lesions
-    survive as partial values instead of vanishing (nearest sampling aliases them away or
-    keeps them depending on their phase) or being inflated to a whole block (max pooling
-    dilates the liver border by up to ``2**(k-1) − 1`` pixels at level ``k``). ``"max"`` and
-    ``"nearest"`` are available for comparison.
+Label resizing (``method``): ``"average"`` (default: the foreground fraction of each
+``2**(k-1)``-pixel block), ``"max"`` (any foreground) or ``"nearest"`` (the pixel nearest the
+block's centre).
 """
 
 from __future__ import annotations
@@ -199,7 +167,8 @@ def multi_level_weights(
 ) -> dict[str, tuple[float, float]]:
     """``{"level_k": (alpha, beta)}`` for the ``n_levels`` outputs of the tuning network.
 
-    See the module docstring for the schemes and how ``"paper"`` reads the paper's indices.
+    See the module docstring for the schemes; the reasoning behind ``"paper"`` is in the
+    book chapter ``book/networks.ipynb`` (section 'The multi-level loss').
     """
     if int(n_levels) != n_levels or n_levels < 1:
         raise ValueError(f"n_levels must be a positive integer, got {n_levels!r}")

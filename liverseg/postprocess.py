@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from liverseg.errors import InvalidDataError
+from liverseg.labels import BACKGROUND, LESION, LIVER
 
 __all__ = [
     "binarize",
@@ -28,8 +29,6 @@ __all__ = [
     "postprocess_label",
     "remove_small_components",
 ]
-
-BACKGROUND, LIVER, LESION = 0, 1, 2
 
 
 def binarize(mask, threshold: float | None = None) -> np.ndarray:

@@ -176,3 +176,26 @@ def _check_window(low, high):
 def _check_image(x, source=None):
     if x.ndim not in (2, 3):
         raise ShapeError(f"expected a 2D slice or a (z, y, x) volume, got shape {x.shape}", source)
+
+
+def mask_outside(x, mask, fill: float | None = None) -> np.ndarray:
+    """``x`` with every voxel outside ``mask`` set to ``fill`` (default: ``x``'s minimum).
+
+    The lesion networks look only inside the liver (the two-stage cascade of Christ et al.):
+    their input is the preprocessed volume with everything else set to the window's floor,
+    which after :func:`preprocess` is the volume's minimum. Returns float32.
+    """
+    x = np.asarray(x, np.float32)
+    mask = np.asarray(mask, bool)
+    if mask.shape != x.shape:
+        raise ShapeError(f"mask shape {mask.shape} differs from image shape {x.shape}")
+    value = float(x.min()) if fill is None else float(fill)
+    return np.where(mask, x, np.float32(value)).astype(np.float32, copy=False)
+
+
+def liver_region(liver: np.ndarray, margin: int) -> np.ndarray:
+    """The liver mask dilated by ``margin`` voxels: where the lesion networks look."""
+    liver = np.asarray(liver, bool)
+    if margin <= 0 or not liver.any():
+        return liver
+    return ndi.binary_dilation(liver, iterations=int(margin))

@@ -28,11 +28,11 @@ then sees no location prior for that slice, as for a slice without liver in trai
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from tqdm.auto import tqdm
 
 from liverseg.crf import CRFParams, dense_crf
 from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.postprocess import largest_component as _largest_component
 
 MODES = ("bbox", "mask")
 COMBINATIONS = ("mean", "product")
@@ -64,7 +64,8 @@ def roi_prior(
             512-pixel slice, so scale it with the slice size.
         combine: ``"mean"`` or ``"product"`` of probability and CAM (see module doc).
         cam_weight: the CAM's weight ``w`` in the ``"mean"`` combination.
-        keep_largest: keep only the largest connected component (8-connectivity).
+        keep_largest: keep only the largest 8-connected component
+            (:func:`liverseg.postprocess.largest_component`).
         use_crf: refine the combined map with a dense CRF on ``image``.
         crf_params: :class:`liverseg.crf.CRFParams` (defaults if ``None``).
     """
@@ -90,7 +91,7 @@ def roi_prior(
         roi = dense_crf(roi, image, crf_params)
     region = roi > threshold
     if keep_largest:
-        region = largest_component(region)
+        region = _largest_component(region, connectivity=2)  # 8-connectivity in 2D
     if mode == "bbox":
         region = box_filter(region, margin)
     return region.astype(np.float32)
@@ -122,15 +123,6 @@ def roi_priors(
             **kwargs,
         )
     return priors
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of a 2D mask (all False if the mask is empty)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return np.zeros(mask.shape, bool)
-    sizes = np.bincount(labels.ravel())[1:]
-    return labels == 1 + int(np.argmax(sizes))
 
 
 def box_filter(mask: np.ndarray, margin: int = 0) -> np.ndarray:

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from keras import layers
 
-from liverseg.cam import default_cam_layer, grad_cam
+from liverseg.cam import default_cam_layer, grad_cam, score_gradients
+from liverseg.config import LocalizationConfig
 from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.models import build_localization_net
 
 pytestmark = pytest.mark.keras
 
@@ -201,3 +203,98 @@ def test_bad_layer_input_and_values_raise_liverseg_errors():
         grad_cam(model, images)
     with pytest.raises(InvalidDataError, match="target"):
         grad_cam(model, np.zeros((1, SIZE, SIZE, 1)), target="max")
+
+
+# ------------------------------------------------------------------ logits of the localization net
+
+
+def tiny_localization_net():
+    return build_localization_net(LocalizationConfig(image_size=SIZE, base_filters=4, depth=2))
+
+
+def test_localization_net_exposes_its_logits_and_grad_cam_scores_them(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = tiny_localization_net()
+    assert model.output_names == ["probability"] and model.output.shape[1:] == (SIZE, SIZE, 1)
+    assert model.get_layer("logits").output.shape[1:] == (SIZE, SIZE, 1)
+    assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"
+    images = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 1)).astype("float32")
+    model.save(tmp_path / "net.keras")
+    loaded = keras.models.load_model(tmp_path / "net.keras")  # no custom objects
+    for net in (model, loaded):
+        both = keras.Model(net.inputs, [net.get_layer("logits").output, net.output])
+        logits, probability = (keras.ops.convert_to_numpy(t) for t in both([images]))
+        np.testing.assert_allclose(probability, 1 / (1 + np.exp(-logits)), atol=1e-6)
+    # the default score is the logit; the probability stays available by layer or by output
+    np.testing.assert_array_equal(grad_cam(model, images),
+                                  grad_cam(model, images, score_layer="logits"))
+    np.testing.assert_allclose(grad_cam(loaded, images), grad_cam(model, images), atol=1e-5)
+    np.testing.assert_array_equal(grad_cam(model, images, output=0),
+                                  grad_cam(model, images, score_layer="probability"))
+    with pytest.raises(InvalidDataError, match="not both"):
+        grad_cam(model, images, score_layer="logits", output=0)
+    with pytest.raises(ShapeError, match="no layer 'nope'"):
+        grad_cam(model, images, score_layer="nope")
+    with pytest.raises(InvalidDataError, match="probability"):
+        grad_cam(model, images, threshold=1.0)  # a logit score needs a threshold in (0, 1)
+
+
+def disc_images(rng, n):
+    """Bright discs (+1, radius 5-9 px) on noise (sd 0.3), and the disc masks."""
+    ys, xs = np.mgrid[:SIZE, :SIZE]
+    images = rng.normal(0, 0.3, (n, SIZE, SIZE, 1)).astype("float32")
+    masks = np.zeros((n, SIZE, SIZE), bool)
+    for i in range(n):
+        radius = rng.uniform(5, 9)
+        cy, cx = rng.uniform(radius + 1, SIZE - radius - 1, 2)
+        masks[i] = (ys - cy) ** 2 + (xs - cx) ** 2 <= radius**2
+        images[i, masks[i]] += 1.0
+    return images, masks
+
+
+def train_confident_disc_localizer(tries=3):
+    """A tiny localization net trained on discs until it is sure of them, 8 held-out images
+    and its probabilities on them. A run whose ReLUs die is retried with the next seed."""
+    for seed in range(tries):
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        images, masks = disc_images(rng, 64)
+        model = tiny_localization_net()
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+        model.fit(images, masks[..., None].astype("float32"), batch_size=16, epochs=40, verbose=0)
+        held_out, truth = disc_images(rng, 8)
+        p = keras.ops.convert_to_numpy(model(held_out))[..., 0]
+        dice = 2 * ((p > 0.5) & truth).sum() / ((p > 0.5).sum() + truth.sum())
+        if dice > 0.9 and (p[truth] > 0.99).mean() > 0.6:  # most disc pixels: p > 0.99
+            return model, held_out, p
+    pytest.fail(f"the tiny localization net did not become confident in {tries} tries")
+
+
+def test_on_a_confident_net_the_logit_score_draws_on_every_predicted_pixel():
+    # The issue: through the sigmoid, dS/dz = p (1 - p) vanishes on confident pixels, so a
+    # probability score hears only the uncertain border. At the input A of the 1x1 `logits`
+    # conv, dS/dA(pixel) = kernel * dS/dz(pixel): its norm is each pixel's say in Grad-CAM.
+    model, images, p = train_confident_disc_localizer()
+    predicted, confident = p > 0.5, p > 0.99
+    uncertain = predicted & (p < 0.95)
+    assert uncertain.sum() > 20  # the border ring exists
+
+    def say(**kwargs):
+        _, gradients = score_gradients(model, images, "dec1_relu2", **kwargs)
+        return np.linalg.norm(gradients, axis=-1)
+
+    logit, probability = say(), say(score_layer="probability")
+    # logit score: the same weight at every predicted pixel (mask: logit > 0), none elsewhere
+    off = (logit > 0) != predicted
+    assert not (off & (np.abs(p - 0.5) > 1e-3)).any()
+    np.testing.assert_allclose(logit[predicted], logit[predicted].max(), rtol=1e-4)
+    # ... a higher threshold is a probability, applied as its logit, log(0.9 / 0.1)
+    off = (say(threshold=0.9) > 0) != (p > 0.9)
+    assert not (off & (np.abs(p - 0.9) > 1e-3)).any()
+
+    share = {name: g[confident].sum() / g.sum() for name, g in
+             (("logit", logit), ("probability", probability))}
+    np.testing.assert_allclose(share["logit"], confident.sum() / predicted.sum(), rtol=1e-4)
+    assert share["logit"] > 0.6  # most of the evidence comes from the confident pixels ...
+    assert share["probability"] < 0.15  # ... which the probability score all but ignores
+    assert probability[confident].mean() < 0.05 * probability[uncertain].mean()

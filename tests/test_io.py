@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from liverseg import errors
 from liverseg.io import Volume, read_label, read_volume, write_volume
+from liverseg.io.atomic import atomic_folder, atomic_path, atomic_write_bytes, atomic_write_text
 from tests.dicom_fixtures import read_sitk_series, ras_affine, slices_from_world, write_dicom_series
 
 # A marker blob at the patient's right-anterior-superior, in RAS+ mm (the grids are centred on 0).
@@ -375,3 +376,136 @@ def test_no_stray_files_left_by_reading(tmp_path):
     path = write_nifti(tmp_path / "ct.nii.gz", ("R", "A", "S"))
     read_volume(path)
     assert sorted(os.listdir(tmp_path)) == ["ct.nii.gz"]
+
+
+# ----------------------------------------------------------------- labels in their own geometry
+
+
+def test_label_without_like_keeps_its_own_geometry(tmp_path):
+    shape, zooms = (22, 26, 18), (1.5, 1.2, 2.0)
+    affine = centred_affine(("A", "I", "R"), shape, zooms)
+    affine[:3, 3] += (4.0, -7.0, 12.5)  # a non-identity affine: permuted, flipped, shifted
+    stored = np.where(sample(centred_affine(("A", "I", "R"), shape, zooms), shape) > 200, 2, 0)
+    stored[:, :3, :] = 1
+    path = tmp_path / "seg.nii.gz"
+    image = nib.Nifti1Image(stored.astype(np.uint8), affine)
+    image.set_data_dtype(np.uint8)
+    nib.save(image, path)
+
+    label = read_label(path)
+    assert isinstance(label, Volume)
+    assert label.array.dtype == np.uint8  # as a label: no float cast, no HU rescale
+    np.testing.assert_allclose(label.source_affine, affine, atol=1e-5)
+    # the same canonical array and geometry as reading the file as an image
+    image_volume = read_volume(path, dtype=None)
+    np.testing.assert_array_equal(label.array, image_volume.array)
+    np.testing.assert_allclose(label.affine, image_volume.affine, atol=1e-6)
+    assert label.spacing == pytest.approx((1.2, 1.5, 2.0))  # (z, y, x) ← stored axes I, A, R
+    np.testing.assert_array_equal(label.array, sitk_lps_array(sitk.ReadImage(str(path))))
+    # and written back, it overlays the file it came from
+    written = write_volume(label.array, tmp_path / "back.nii.gz", like=label)
+    np.testing.assert_allclose(nib.load(written).affine, affine, atol=1e-5)
+    np.testing.assert_array_equal(np.asanyarray(nib.load(written).dataobj), stored)
+
+
+def test_label_without_like_reads_a_dicom_mask_series(tmp_path):
+    mask = np.zeros((6, 10, 8), np.uint8)
+    mask[1:5, 2:8, 1:6] = 1
+    mask[2:4, 4:6, 2:4] = 2
+    write_dicom_series(tmp_path / "mask", mask, modality="SEG", slope=1.0, intercept=0.0,
+                       file_order="shuffled")
+    label = read_label(tmp_path / "mask")  # no modality check, no rescale
+    assert isinstance(label, Volume)
+    assert label.array.dtype.kind in "iu"
+    np.testing.assert_array_equal(label.array, mask)  # standard axial IOP: already canonical
+    assert label.spacing == pytest.approx((2.5, 0.8, 0.7))
+    k, j, i = 4, 7, 5  # voxel [k, j, i] is where the series puts (column i, row j, slice k)
+    expected = ras_affine(mask.shape[::-1]) @ [i, j, k, 1.0]
+    np.testing.assert_allclose(label.affine @ [k, j, i, 1.0], expected, atol=1e-4)
+    with pytest.raises(errors.ModalityError):
+        read_volume(tmp_path / "mask")  # as an image it is refused: not CT
+
+
+def test_label_without_like_refuses_nan(tmp_path):
+    stored = np.zeros((4, 5, 6), np.float32)
+    stored[1, 2, 3] = np.nan
+    nib.save(nib.Nifti1Image(stored, np.eye(4)), tmp_path / "seg.nii")
+    with pytest.raises(errors.InvalidDataError, match="seg.nii"):
+        read_label(tmp_path / "seg.nii")
+    whole = np.ones((4, 5, 6), np.float32)
+    nib.save(nib.Nifti1Image(whole, np.eye(4)), tmp_path / "float.nii")
+    assert read_label(tmp_path / "float.nii").array.dtype == np.int32
+
+
+# ----------------------------------------------------------------- atomic writes
+
+
+def _hidden(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_atomic_writes_appear_complete(tmp_path):
+    text = "a,b\r\n1,2\n" * 1000
+    assert atomic_write_text(tmp_path / "new" / "t.csv", text) == tmp_path / "new" / "t.csv"
+    assert (tmp_path / "new" / "t.csv").read_bytes() == text.encode()  # as given, parent made
+    atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01" * 5000)
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01" * 5000
+    array = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    with atomic_path(tmp_path / "a.npy") as temporary:
+        assert temporary.parent == tmp_path and temporary.name.endswith(".tmp.npy")
+        assert not temporary.exists() and not (tmp_path / "a.npy").exists()
+        np.save(temporary, array)  # keeps the name: it already ends in .npy
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), array)
+    with atomic_path(tmp_path / "seg.nii.gz") as temporary:
+        nib.save(nib.Nifti1Image(array.astype(np.uint8), np.eye(4)), temporary)
+    assert nib.load(tmp_path / "seg.nii.gz").shape == (2, 3, 4)
+    with gzip.open(tmp_path / "seg.nii.gz") as f:  # compressed, as the name says
+        f.read(1)
+    assert _hidden(tmp_path) == [] and _hidden(tmp_path / "new") == []
+    if os.name == "posix":  # created with the usual permissions, not mkstemp's 0600
+        umask = os.umask(0)
+        os.umask(umask)
+        assert (tmp_path / "a.npy").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_atomic_path_failure_leaves_no_target_and_no_temporary(tmp_path, error):
+    with pytest.raises(type(error)):
+        with atomic_path(tmp_path / "out.nii.gz") as temporary:
+            temporary.write_bytes(b"half a file")
+            raise error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_failure_leaves_an_existing_target_untouched(tmp_path, monkeypatch):
+    target = tmp_path / "state.json"
+    target.write_text('{"epoch": 3}')
+    with pytest.raises(ValueError, match="boom"):
+        with atomic_path(target) as temporary:
+            temporary.write_text('{"ep')
+            raise ValueError("boom")
+    with monkeypatch.context() as patch:  # the disk fails after the bytes were written
+        patch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("I/O error")))
+        with pytest.raises(OSError, match="I/O error"):
+            atomic_write_text(target, '{"epoch": 4}')
+    assert target.read_text() == '{"epoch": 3}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    atomic_write_text(target, '{"epoch": 5}')  # and a write that succeeds replaces it
+    assert target.read_text() == '{"epoch": 5}'
+
+
+def test_atomic_folder_swaps_in_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "case"
+    with atomic_folder(target) as temporary:
+        (temporary / "a.txt").write_text("one")
+        assert not target.exists()
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as temporary:
+            (temporary / "b.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]  # the old folder is untouched
+    with atomic_folder(target) as temporary:
+        (temporary / "c.txt").write_text("two")
+    assert sorted(p.name for p in target.iterdir()) == ["c.txt"]  # replaced as a whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]

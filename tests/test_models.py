@@ -93,6 +93,8 @@ def test_localization_net_shapes_and_grad_cam_layer():
     model = build_localization_net(config)
     assert model.input.shape[1:] == (SIZE, SIZE, 1)
     assert model.output.shape[1:] == (SIZE, SIZE, 1)
+    assert model.output_names == ["probability"]  # sigmoid(logits), a layer of its own
+    assert model.get_layer("logits").output.shape[1:] == (SIZE, SIZE, 1)
     layer = model.get_layer(default_cam_layer(model))
     assert layer.name == "bottleneck_relu2"  # the bottleneck's last activation
     assert layer.output.shape[1:3] == (SIZE // 2**config.depth,) * 2

@@ -5,7 +5,8 @@ import pytest
 
 from liverseg.crf import CRFParams
 from liverseg.errors import InvalidDataError, ShapeError
-from liverseg.prior import box_filter, largest_component, roi_prior, roi_priors
+from liverseg.postprocess import largest_component
+from liverseg.prior import box_filter, roi_prior, roi_priors
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_mask_mode_keeps_the_largest_region_or_all(slice_):
     np.testing.assert_array_equal(mask.astype(bool), truth)
     both = roi_prior(probability, mode="mask", keep_largest=False, use_crf=False)
     assert both[50:54, 50:54].all() and both.sum() == truth.sum() + 16
-    assert largest_component(both.astype(bool)).sum() == truth.sum()
+    assert largest_component(both.astype(bool), connectivity=2).sum() == truth.sum()
 
 
 def test_cam_confirms_or_vetoes_doubtful_pixels_but_cannot_add_a_region(slice_):

@@ -5,6 +5,6 @@ foreground; :mod:`liverseg.prior` turns it, with the network's probability map a
 CRF, into the ROI prior that the tuning network receives.
 """
 
-from liverseg.cam.gradcam import default_cam_layer, grad_cam
+from liverseg.cam.gradcam import default_cam_layer, grad_cam, score_gradients
 
-__all__ = ["default_cam_layer", "grad_cam"]
+__all__ = ["default_cam_layer", "grad_cam", "score_gradients"]

@@ -4,23 +4,30 @@ Grad-CAM (Selvaraju et al., ICCV 2017) weights a convolution layer's activation 
 ``A_k`` by how much the network's score rises with them, ``w_k = mean_ij dS/dA_k(i, j)``,
 and keeps the positive evidence, ``cam = ReLU(sum_k w_k A_k)``. For a segmentation
 network the score ``S`` of an image is the summed foreground score over the pixels the
-network itself predicts as foreground (Vinogradova et al., AAAI 2020):
+network itself predicts as foreground (Seg-Grad-CAM, Vinogradova et al., AAAI 2020):
 
-    S = sum_ij y(i, j) * [y(i, j) > threshold]
+    S = sum_ij z(i, j) * [p(i, j) > threshold]
 
 so the map shows what supports the predicted region rather than every pixel's score. The
 mask is treated as a constant (no gradient flows through the comparison).
 
+The score ``z`` is taken, as in Seg-Grad-CAM, on the *logits* when the model exposes them
+(a layer named ``logits``, as the localization net's; see :func:`grad_cam`), not on the
+probability ``p = sigmoid(z)``: since ``dp/dz = p (1 - p)`` vanishes where the network is
+confident, a probability score would ignore the pixels it is surest of and lean to the
+uncertain borders.
+
 The network is split at the chosen layer into an *encoder* (inputs -> A) and a *head*
-((inputs, A) -> output; the inputs are still there for skip connections), and ``dS/dA``
-is taken through the head by one small function per backend (``_tensorflow``, ``_jax``,
-``_torch``), chosen by ``keras.backend.backend()`` and imported lazily.
+((inputs, A) -> scored layer; the inputs are still there for skip connections), and
+``dS/dA`` is taken through the head by one small function per backend (``_tensorflow``,
+``_jax``, ``_torch``), chosen by ``keras.backend.backend()`` and imported lazily.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 
@@ -33,6 +40,7 @@ from liverseg.errors import InvalidDataError, ShapeError
 
 _BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
 _SPLITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+LOGITS_LAYER = "logits"  # the layer Grad-CAM scores by default when a model has one
 
 
 def grad_cam(
@@ -41,61 +49,133 @@ def grad_cam(
     layer_name: str | None = None,
     target: str | Callable = "foreground",
     *,
-    output: int | str = 0,
+    score_layer: str | None = None,
+    output: int | str | None = None,
     class_index: int | None = None,
     threshold: float = 0.5,
     batch_size: int = 8,
 ) -> np.ndarray:
     """Grad-CAM of a segmentation model's foreground, one map per image.
 
+    What is scored: the output of the layer ``score_layer`` if given (any layer of the
+    graph with a ``(B, H, W, C)`` output), else the model output ``output`` if given, else
+    the layer named ``"logits"`` if the model has one (the localization net's sigmoid
+    logits), else the model's first output. Scoring the logit ``z`` rather than the
+    probability ``p = sigmoid(z)`` is the default because ``dp/dz = p (1 - p)`` vanishes
+    where the network is confident: a probability score gives the surest pixels almost no
+    weight and the map leans to the uncertain borders. ``score_layer="probability"`` (or
+    ``output=0``) gives the probability-based map of the localization net.
+
     Args:
-        model: a functional Keras model whose output is ``(B, H, W, C)`` scores
-            (probabilities: ``threshold`` is applied to them).
+        model: a functional Keras model with ``(B, H, W, C)`` scores (probabilities, or
+            logits that a sigmoid ``Activation`` layer turns into probabilities).
         images: a batch for the model's input: an array ``(B, H, W, C)`` (``(B, H, W)``
             gets a channel axis), or a list / dict of arrays for a multi-input model such
             as the tuning network (dict keys are the input names).
         layer_name: the layer whose activations are explained; it must be a layer of the
-            model's own graph with a ``(B, h, w, K)`` output. ``None`` uses
-            :func:`default_cam_layer`, the bottleneck's output.
-        target: ``"foreground"`` scores an image by ``sum y * (y > threshold)``;
-            ``"sum"`` by ``sum y`` over all pixels; a callable maps the output
+            model's own graph with a ``(B, h, w, K)`` output, before the scored layer.
+            ``None`` uses :func:`default_cam_layer`, the bottleneck's output.
+        target: with ``z`` the scored values and ``p`` the probability they stand
+            for, ``"foreground"`` scores an image by ``sum z * (p > threshold)``;
+            ``"sum"`` by ``sum z`` over all pixels; a callable maps the scored tensor
             ``(B, H, W, C)`` to one score per image with ``keras.ops``.
-        output: which output of a multi-output model, by index into ``model.outputs``
-            or by name (an output layer's name or an output dict key).
+        score_layer: name of the layer whose output is scored (see above).
+        output: which output of a multi-output model is scored, by index into
+            ``model.outputs`` or by name (an output layer's name or an output dict key);
+            give ``score_layer`` or ``output``, not both.
         class_index: which channel is the foreground. ``None``: the only channel of a
             one-channel (sigmoid) output, else everything but channel 0 (background)
             of a softmax output.
-        threshold: the foreground threshold of the ``"foreground"`` target (use 0 for
-            a model that outputs logits).
+        threshold: the foreground probability of the ``"foreground"`` target. It is
+            compared with the scored values themselves, except on sigmoid logits (the
+            input of a sigmoid ``Activation`` layer of the model, such as ``"logits"``),
+            which are compared with its logit ``log(t / (1 - t))`` (0 for 0.5) -- the
+            same pixels. For a model whose output is logits without a sigmoid layer, pass
+            the logit threshold itself (0).
         batch_size: images per forward/backward pass.
 
     Returns:
-        ``(B, H, W)`` float32 maps in [0, 1] at the output's resolution, bilinearly
-        upsampled (to the input's size if the output's is not static) and divided by
+        ``(B, H, W)`` float32 maps in [0, 1] at the scored layer's resolution, bilinearly
+        upsampled (to the input's size if that resolution is not static) and divided by
         each map's maximum, so 0 keeps meaning "no evidence" and an image without
         evidence (e.g. nothing predicted) gets an all-zero map.
-    """
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise InvalidDataError(f"batch_size must be a positive integer, got {batch_size}")
-    inputs = _as_input_list(model, images)
-    encoder, head = _split(model, layer_name or default_cam_layer(model), output)
-    gradient_fn = importlib.import_module(
-        f"liverseg.cam.{_BACKENDS[keras.backend.backend()]}"
-    ).target_gradient
-    score_fn = _score_function(target, class_index, threshold)
 
-    cams = []
-    for start in range(0, len(inputs[0]), batch_size):
-        batch = [ops.convert_to_tensor(x[start : start + batch_size]) for x in inputs]
-        activations = encoder(batch, training=False)
-        gradients = gradient_fn(head, batch, activations, score_fn)
+    Raises:
+        ShapeError: an unknown layer or output, or one without a 4-D output, or a
+            ``layer_name`` that is the scored layer itself. (A layer the score does not
+            depend on, e.g. one after it, gets all-zero maps.)
+        InvalidDataError: bad images, ``batch_size``, ``target`` or ``threshold``, or both
+            ``score_layer`` and ``output``.
+    """
+    cams, size = [], None
+    for activations, gradients, size in _gradient_batches(
+        model, images, layer_name, target, score_layer, output, class_index, threshold,
+        batch_size,
+    ):
         weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
         cam = ops.relu(ops.sum(weights * activations, axis=-1))
         cams.append(ops.convert_to_numpy(cam))
+    return np.stack([_normalise(resize_cam(c, size)) for c in np.concatenate(cams)])
+
+
+def score_gradients(
+    model: keras.Model,
+    images,
+    layer_name: str | None = None,
+    target: str | Callable = "foreground",
+    *,
+    score_layer: str | None = None,
+    output: int | str | None = None,
+    class_index: int | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The activations ``A`` and score gradients ``dS/dA`` that :func:`grad_cam` combines.
+
+    Same arguments and the same score ``S`` as :func:`grad_cam`; returns two float32 arrays
+    ``(B, h, w, K)`` at the layer's own resolution, for the whole batch at once. Grad-CAM is
+    ``ReLU(sum_k mean_ij(dS/dA_k) A_k)``; the gradient map itself shows which pixels the
+    score draws on (e.g. at the input of ``"logits"``, ``dS/dA`` is the 1x1 kernel times
+    ``dS/dz``: uniform over the predicted region for a logit score, ``p (1 - p)``-weighted,
+    so near zero where the network is confident, for a probability score).
+    """
+    activations, gradients = [], []
+    for a, g, _ in _gradient_batches(
+        model, images, layer_name, target, score_layer, output, class_index, threshold,
+        batch_size,
+    ):
+        activations.append(ops.convert_to_numpy(a).astype(np.float32, copy=False))
+        gradients.append(ops.convert_to_numpy(g).astype(np.float32, copy=False))
+    return np.concatenate(activations), np.concatenate(gradients)
+
+
+def _gradient_batches(
+    model, images, layer_name, target, score_layer, output, class_index, threshold, batch_size
+):
+    """Yield ``(A, dS/dA, size)`` per batch (backend tensors); ``size`` is the map size."""
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise InvalidDataError(f"batch_size must be a positive integer, got {batch_size}")
+    inputs = _as_input_list(model, images)
+    scored = _scored_tensor(model, score_layer, output)
+    encoder, head = _split(model, layer_name or default_cam_layer(model), scored)
+    gradient_fn = importlib.import_module(
+        f"liverseg.cam.{_BACKENDS[keras.backend.backend()]}"
+    ).target_gradient
+    if _feeds_sigmoid(model, scored):
+        if not 0.0 < threshold < 1.0:
+            raise InvalidDataError(
+                f"threshold is a probability for a logit score, got {threshold}"
+            )
+        threshold = math.log(threshold / (1.0 - threshold))
+    score_fn = _score_function(target, class_index, threshold)
     size = tuple(head.outputs[0].shape[1:3])
     if None in size:  # a fully convolutional model: its output is as large as its input
         size = inputs[0].shape[1:3]
-    return np.stack([_normalise(resize_cam(c, size)) for c in np.concatenate(cams)])
+
+    for start in range(0, len(inputs[0]), batch_size):
+        batch = [ops.convert_to_tensor(x[start : start + batch_size]) for x in inputs]
+        activations = encoder(batch, training=False)
+        yield activations, gradient_fn(head, batch, activations, score_fn), size
 
 
 def default_cam_layer(model: keras.Model) -> str:
@@ -158,11 +238,55 @@ def _normalise(cam: np.ndarray) -> np.ndarray:
     return cam / peak if peak > 1e-12 else np.zeros_like(cam)
 
 
-def _split(model, layer_name: str, output) -> tuple[keras.Model, keras.Model]:
-    """Encoder (inputs -> A) and head ((inputs, A) -> output) sharing the model's weights."""
-    key = (layer_name, output)
+def _scored_tensor(model, score_layer, output):
+    """The tensor Grad-CAM scores (see :func:`grad_cam`)."""
+    if score_layer is not None and output is not None:
+        raise InvalidDataError("give score_layer or output, not both")
+    if score_layer is None and output is None:
+        names = {layer.name for layer in model.layers}
+        if LOGITS_LAYER in names:
+            score_layer = LOGITS_LAYER
+        else:
+            output = 0
+    if score_layer is not None:
+        try:
+            scored = model.get_layer(score_layer).output
+        except (ValueError, AttributeError) as error:
+            raise ShapeError(
+                f"model {model.name!r} has no layer {score_layer!r} with one output to score"
+            ) from error
+    else:
+        scored = _select_output(model, output)
+    if not isinstance(scored, keras.KerasTensor) or len(scored.shape) != 4:
+        raise ShapeError(f"Grad-CAM needs a (B, H, W, C) score, got {scored}")
+    return scored
+
+
+def _feeds_sigmoid(model, tensor) -> bool:
+    """Whether ``tensor`` is sigmoid logits: the input of a sigmoid ``Activation`` layer."""
+    for layer in model.layers:
+        if not (
+            isinstance(layer, keras.layers.Activation)
+            and layer.activation is keras.activations.sigmoid
+        ):
+            continue
+        try:
+            if layer.input is tensor:
+                return True
+        except (AttributeError, ValueError):  # a shared layer has no single input
+            continue
+    return False
+
+
+def _split(model, layer_name: str, scored) -> tuple[keras.Model, keras.Model]:
+    """Encoder (inputs -> A) and head ((inputs, A) -> scored) sharing the model's weights.
+
+    Cached per model, layer and scored tensor (one tensor of the model's graph however it
+    was named), so a backend may reuse its compiled gradient.
+    """
+    cache_key = (layer_name, id(scored))
     cache = _SPLITS.setdefault(model, {})
-    if key not in cache:
+    if cache_key not in cache:
         try:
             layer = model.get_layer(layer_name)
         except ValueError as error:
@@ -173,13 +297,16 @@ def _split(model, layer_name: str, output) -> tuple[keras.Model, keras.Model]:
                 f"layer {layer_name!r} must have one (B, h, w, K) output for Grad-CAM, "
                 f"got {activations}"
             )
-        selected = _select_output(model, output)
-        if len(selected.shape) != 4:
-            raise ShapeError(f"Grad-CAM needs a (B, H, W, C) output, got shape {selected.shape}")
         encoder = keras.Model(model.inputs, activations, name=f"{model.name}_to_{layer_name}")
-        head = keras.Model([*model.inputs, activations], selected, name=f"{model.name}_head")
-        cache[key] = (encoder, head)
-    return cache[key]
+        try:
+            head = keras.Model([*model.inputs, activations], scored, name=f"{model.name}_head")
+        except ValueError as error:
+            raise ShapeError(
+                f"the scored layer of {model.name!r} cannot be computed from layer "
+                f"{layer_name!r}: pick a layer before it"
+            ) from error
+        cache[cache_key] = (encoder, head)
+    return cache[cache_key]
 
 
 def _select_output(model, output):
@@ -237,7 +364,7 @@ def _as_input_list(model, images) -> list[np.ndarray]:
 
 
 def _score_function(target, class_index, threshold):
-    """One score per image from the output ``(B, H, W, C)``, written with ``keras.ops``."""
+    """One score per image from the scored tensor ``(B, H, W, C)``, with ``keras.ops``."""
     if callable(target):
         return target
     return _builtin_score(target, class_index, float(threshold))

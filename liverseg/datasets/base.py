@@ -8,8 +8,7 @@ import numpy as np
 
 from liverseg.errors import InvalidDataError, ShapeError
 from liverseg.io import Volume
-
-BACKGROUND, LIVER, LESION = 0, 1, 2
+from liverseg.labels import BACKGROUND, LESION, LIVER
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from liverseg.datasets.base import LESION, LIVER, Case
+from liverseg.datasets.base import Case
 from liverseg.datasets.download import extract
 from liverseg.errors import (
     DatasetLayoutError,
@@ -31,6 +31,7 @@ from liverseg.errors import (
     MissingFileError,
 )
 from liverseg.io import read_label, read_volume
+from liverseg.labels import LESION, LIVER
 
 #: Which ``MASKS_DICOM`` folders are lesions. The name is lower-cased and stripped of digits,
 #: spaces, ``_`` and ``-`` (``livertumor01`` → ``livertumor``), then must be a lesion word,
@@ -43,7 +44,8 @@ LESION_MASK_PATTERN = re.compile(r"(liver)?(tumou?rs?|cysts?|kystes?|kysts?|meta
 #: The liver mask folder (same normalisation, so ``Liver`` or ``liver1`` also count).
 LIVER_MASK_NAME = "liver"
 
-_PATIENT = re.compile(r"^3Dircadb1\.(\d+)(\.zip)?$", re.IGNORECASE)
+#: A patient folder ``3Dircadb1.N`` or its zip ``3Dircadb1.N.zip`` (group 1: the patient number).
+PATIENT_PATTERN = re.compile(r"^3Dircadb1\.(\d+)(\.zip)?$", re.IGNORECASE)
 #: What a downloaded 3Dircadb1.N.zip must give us (LABELLED_DICOM and MESHES_VTK are skipped).
 _NEEDED = frozenset({"PATIENT_DICOM", "PATIENT_DICOM.zip", "MASKS_DICOM", "MASKS_DICOM.zip"})
 
@@ -86,24 +88,38 @@ def load_case(folder: str | os.PathLike) -> Case:
     return Case(_case_id(folder), image, label)
 
 
-def find_cases(root: str | os.PathLike) -> list[tuple[str, Path]]:
-    """``(case_id, path)`` of every ``3Dircadb1.N`` folder or zip in ``root`` or one level below.
+def find_patients(root: str | os.PathLike) -> dict[int, Path]:
+    """Patient number → ``3Dircadb1.N`` folder or ``3Dircadb1.N.zip`` in ``root`` or one level below.
 
-    Sorted by patient number; where both a folder and its zip exist, the folder is used.
+    Where both a folder and its zip exist, the folder is used; nothing found is an empty dict.
+
+    Raises:
+        MissingFileError: ``root`` does not exist.
     """
     root = Path(root)
     if not root.is_dir():
         raise MissingFileError("dataset folder does not exist", root)
     found: dict[int, Path] = {}
     for path in sorted([*root.iterdir(), *(p for d in root.iterdir() if d.is_dir() for p in d.iterdir())]):
-        match = _PATIENT.match(path.name)
+        match = PATIENT_PATTERN.match(path.name)
         if match and (path.is_dir() or zipfile.is_zipfile(path)):
             number = int(match.group(1))
             if number not in found or found[number].is_file():
                 found[number] = path
+    return dict(sorted(found.items()))
+
+
+def find_cases(root: str | os.PathLike) -> list[tuple[str, Path]]:
+    """``(case_id, path)`` of every patient of :func:`find_patients`, sorted by patient number.
+
+    Raises:
+        MissingFileError: ``root`` does not exist.
+        DatasetLayoutError: no patient found.
+    """
+    found = find_patients(root)
     if not found:
         raise DatasetLayoutError("no 3Dircadb1.N patient folders or 3Dircadb1.N.zip files found", root)
-    return [(f"ircadb-{n}", found[n]) for n in sorted(found)]
+    return [(f"ircadb-{n}", path) for n, path in found.items()]
 
 
 def iter_cases(root: str | os.PathLike, progress: bool = True) -> Iterator[Case]:
@@ -128,7 +144,7 @@ def _normalise(name: str) -> str:
 
 
 def _case_id(path: Path) -> str:
-    match = _PATIENT.match(path.name)
+    match = PATIENT_PATTERN.match(path.name)
     return f"ircadb-{int(match.group(1))}" if match else path.name.removesuffix(".zip")
 
 

@@ -15,13 +15,20 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from liverseg.datasets.base import BACKGROUND, LESION, LIVER, Case
+from liverseg.datasets.base import Case
 from liverseg.errors import DatasetLayoutError, InvalidDataError, MissingFileError, ShapeError
 from liverseg.io import read_label, read_volume
+from liverseg.labels import BACKGROUND, LESION, LIVER
 
-_LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
-_LITS_SEGMENTATION = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
-_MSD_CASE = re.compile(r"^liver_(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+#: File names (group 1: the case number N). The challenge's training pairs
+#: ``volume-N.nii``/``segmentation-N.nii``, its unlabelled ``test-volume-N.nii``, and the
+#: Decathlon's ``liver_N.nii.gz`` (in ``imagesTr/``, ``labelsTr/`` and ``imagesTs/``).
+VOLUME_PATTERN = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+SEGMENTATION_PATTERN = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+TEST_VOLUME_PATTERN = re.compile(r"^test-volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+MSD_CASE_PATTERN = re.compile(r"^liver_(\d+)\.nii(\.gz)?$", re.IGNORECASE)
+#: The Decathlon's folders of training images, training labels and test images.
+MSD_FOLDERS = ("imagesTr", "labelsTr", "imagesTs")
 
 
 def load_case(volume_path: str | os.PathLike, segmentation_path: str | os.PathLike | None = None,
@@ -94,15 +101,15 @@ def iter_cases(root: str | os.PathLike, progress: bool = True) -> Iterator[Case]
 
 
 def _classify(path: Path) -> tuple[str, str] | None:
-    if match := _LITS_VOLUME.match(path.name):
+    if match := VOLUME_PATTERN.match(path.name):
         return f"lits-{int(match.group(1))}", "image"
-    if match := _LITS_SEGMENTATION.match(path.name):
+    if match := SEGMENTATION_PATTERN.match(path.name):
         return f"lits-{int(match.group(1))}", "label"
-    if match := _MSD_CASE.match(path.name):
+    if match := MSD_CASE_PATTERN.match(path.name):
         folder = path.parent.name
-        if folder == "imagesTr":
+        if folder == MSD_FOLDERS[0]:
             return f"msd-{int(match.group(1))}", "image"
-        if folder == "labelsTr":
+        if folder == MSD_FOLDERS[1]:
             return f"msd-{int(match.group(1))}", "label"
     return None
 

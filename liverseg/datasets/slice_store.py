@@ -19,9 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -37,6 +34,8 @@ from liverseg.errors import (
     MissingFileError,
     ShapeError,
 )
+from liverseg.io import smallest_exact_dtype
+from liverseg.io.atomic import atomic_folder
 
 INDEX_NAME = "index.json"
 FORMAT = "liverseg-slice-store/1"
@@ -54,8 +53,13 @@ class SliceRef(NamedTuple):
     image_dtype: np.dtype
 
 
+#: Image storage types, smallest first (see the module doc).
+IMAGE_DTYPES = (np.int16, np.int32, np.float32, np.float64)
+
+
 def image_storage_dtype(images: np.ndarray) -> np.dtype:
-    """The smallest of int16 / int32 / float32 / float64 that holds ``images`` exactly.
+    """The smallest of int16 / int32 / float32 / float64 that holds ``images`` exactly
+    (:func:`liverseg.io.smallest_exact_dtype`).
 
     Raises:
         InvalidDataError: NaN or infinite values, integers beyond int32, non-numeric data.
@@ -65,17 +69,10 @@ def image_storage_dtype(images: np.ndarray) -> np.dtype:
         raise InvalidDataError(f"image slices must be numeric, got dtype {a.dtype}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise InvalidDataError("image slices contain NaN or infinite values")
-    low, high = (a.min(), a.max()) if a.size else (0, 0)
-    integral = a.dtype.kind in "bui" or bool(np.array_equal(np.trunc(a), a))
-    for dtype in (np.int16, np.int32):
-        info = np.iinfo(dtype)
-        if integral and info.min <= low and high <= info.max:
-            return np.dtype(dtype)
-    if a.dtype.kind != "f":
-        raise InvalidDataError(f"integer image values {low}..{high} exceed the int32 range")
-    if a.dtype.itemsize <= 4 or np.array_equal(a.astype(np.float32), a):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    try:
+        return smallest_exact_dtype(a, IMAGE_DTYPES)
+    except InvalidDataError as error:
+        raise InvalidDataError(f"integer image {error.problem}") from None
 
 
 class SliceStore:
@@ -133,8 +130,7 @@ class SliceStore:
         plane_dir = self.root / plane
         plane_dir.mkdir(parents=True, exist_ok=True)
         target = plane_dir / case_id
-        tmp = Path(tempfile.mkdtemp(dir=plane_dir, prefix=f".{case_id}.", suffix=".tmp"))
-        try:
+        with atomic_folder(target) as tmp:  # a complete case, or none
             digits = max(4, len(str(len(images) - 1)))
             entries = []
             for k, image in enumerate(images):
@@ -157,10 +153,6 @@ class SliceStore:
                 "slices": entries,
             }
             (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-            _swap_in(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     def add_case(self, case, planes: Iterable[str] = PLANES, transform: Callable | None = None) -> list[Path]:
@@ -377,17 +369,6 @@ def _as_labels(case_id: str, label_slices, shape) -> np.ndarray:
     ):
         raise InvalidDataError(f"case {case_id}: labels must be integers in 0..255")
     return labels.astype(np.uint8)
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Put the finished folder ``tmp`` at ``target``, replacing any old one."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-        os.rename(target, old)
-    os.rename(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_tiff(path: Path, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:

@@ -12,13 +12,13 @@ import collections
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
 import numpy as np
 
 from liverseg.errors import CorruptFileError, InvalidDataError, MissingFileError
+from liverseg.io.atomic import atomic_write_text
 
 SUBSETS = ("train", "val", "test")
 
@@ -77,15 +77,7 @@ def save_split(split: Split, path: str | os.PathLike) -> Path:
     """Write ``split`` as JSON ``{"train": [...], "val": [...], "test": [...]}`` (atomically)."""
     path = Path(path)
     text = json.dumps({name: list(ids) for name, ids in zip(SUBSETS, split)}, indent=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text + "\n")
 
 
 def load_split(path: str | os.PathLike) -> Split:

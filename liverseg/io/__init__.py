@@ -12,10 +12,21 @@ result (e.g. a label) that overlays the source exactly in any viewer.
 
 Supported inputs: NIfTI (``.nii``, ``.nii.gz``), DICOM series folders (files with or
 without extension), NRRD (``.nrrd``, ``.nhdr``) and ANALYZE 7.5 (``.hdr``/``.img``).
+
+:func:`smallest_exact_dtype` picks the storage type of an output (NIfTI here, the TIFF
+slices of :mod:`liverseg.datasets.slice_store`).
 """
 
+from liverseg.io.dtypes import smallest_exact_dtype
 from liverseg.io.readers import read_label, read_volume
 from liverseg.io.volume import CANONICAL_AXCODES, Volume
 from liverseg.io.writer import write_volume
 
-__all__ = ["CANONICAL_AXCODES", "Volume", "read_label", "read_volume", "write_volume"]
+__all__ = [
+    "CANONICAL_AXCODES",
+    "Volume",
+    "read_label",
+    "read_volume",
+    "smallest_exact_dtype",
+    "write_volume",
+]

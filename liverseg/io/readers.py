@@ -44,38 +44,62 @@ def read_volume(path: str | os.PathLike, dtype=np.float32) -> Volume:
     return volume
 
 
-def read_label(path: str | os.PathLike, like: Volume) -> np.ndarray:
-    """Read a label file voxel-for-voxel onto ``like`` and return it in ``like``'s canonical order.
+def read_label(path: str | os.PathLike, like: Volume | None = None) -> np.ndarray | Volume:
+    """Read a label file (NIfTI, NRRD, ANALYZE or DICOM series folder) as a label.
 
-    The label's stored array must have the shape of ``like``'s source array; it is reoriented
+    Labels are read as stored: no modality check, no rescale slope/intercept or modality
+    LUT, no float cast — integers stay integers (a uint8 mask stays uint8), and a float file
+    holding only whole numbers becomes int32.
+
+    With ``like`` (the image the label belongs to) the label is mapped voxel for voxel onto
+    ``like`` and the ``(z, y, x)`` array is returned in ``like``'s canonical order. The
+    label's stored array must have the shape of ``like``'s source array; it is reoriented
     with ``like``'s transform (not its own header), so a label whose header differs slightly
     from its image (as happens in LiTS) still matches voxel for voxel. A header whose
-    orientation differs from the image's triggers a warning. Values are returned as stored
-    (integers for integer files); DICOM masks are read raw, without the modality LUT.
+    orientation differs from the image's triggers a warning.
+
+    With ``like=None`` the label is read in its own geometry and returned as a
+    :class:`Volume` in canonical orientation (``array``, ``spacing`` and ``affine`` from the
+    file's own header), e.g. to compare a prediction with a reference file
+    (:mod:`liverseg.evaluation`).
+
+    Raises:
+        MissingFileError, CorruptFileError, UnsupportedFormatError, DicomSeriesError,
+        ShapeError (not a 3D volume, or not the shape of ``like``), InvalidDataError (NaN or
+        infinite voxels) — each naming the file.
     """
     path = Path(path)
     stored, affine = _read_stored(path, modality=None, rescale=False)
-    source_shape = like.source_shape
-    if tuple(stored.shape) != tuple(source_shape):
-        raise ShapeError(
-            f"label shape {tuple(stored.shape)} differs from image shape {tuple(source_shape)}"
-            f" ({like.path})",
-            path,
-        )
-    if like.source_affine is not None and not np.allclose(
-        nio.io_orientation(affine), nio.io_orientation(like.source_affine)
-    ):
-        warnings.warn(
-            f"{path}: label header orientation {nio.aff2axcodes(affine)} differs from the image's "
-            f"{nio.aff2axcodes(like.source_affine)}; using the image's",
-            stacklevel=2,
-        )
+    if like is not None:
+        source_shape = like.source_shape
+        if tuple(stored.shape) != tuple(source_shape):
+            raise ShapeError(
+                f"label shape {tuple(stored.shape)} differs from image shape {tuple(source_shape)}"
+                f" ({like.path})",
+                path,
+            )
+        if like.source_affine is not None and not np.allclose(
+            nio.io_orientation(affine), nio.io_orientation(like.source_affine)
+        ):
+            warnings.warn(
+                f"{path}: label header orientation {nio.aff2axcodes(affine)} differs from the image's "
+                f"{nio.aff2axcodes(like.source_affine)}; using the image's",
+                stacklevel=2,
+            )
+    stored = _label_values(np.asarray(stored), path)
+    if like is None:
+        return _to_canonical(stored, affine, path, dtype=None)
+    return like.from_source_order(stored)
+
+
+def _label_values(stored: np.ndarray, path: Path) -> np.ndarray:
+    """Refuse NaN/inf labels; whole-number float labels become int32, others stay as stored."""
     if stored.dtype.kind == "f":
         if not np.isfinite(stored).all():
             raise InvalidDataError("label has NaN or infinite voxels", path)
         if np.array_equal(stored, np.round(stored)):
             stored = stored.astype(np.int32)
-    return like.from_source_order(np.asarray(stored))
+    return stored
 
 
 def _read_stored(path: Path, *, modality: str | None, rescale: bool) -> tuple[np.ndarray, np.ndarray]:

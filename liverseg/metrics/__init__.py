@@ -42,12 +42,12 @@ Empty masks (the same rules everywhere)
     distance over the cases where it is finite and reports how many it skipped.
 """
 
-from liverseg.metrics._checks import LESION, LIVER
+from liverseg.labels import LESION, LIVER
 from liverseg.metrics.accumulator import OverlapAccumulator
 from liverseg.metrics.detection import lesion_detection
 from liverseg.metrics.lits import SURFACE_METRICS, evaluate_case, summarize_cases
 from liverseg.metrics.overlap import accuracy, confusion_counts, dice, iou, miou, rvd, voe
-from liverseg.metrics.surface import assd, mssd, rmsd, surface_distances
+from liverseg.metrics.surface import assd, mssd, rmsd, surface_distances, surface_scores
 
 __all__ = [
     "LESION",
@@ -67,5 +67,6 @@ __all__ = [
     "rvd",
     "summarize_cases",
     "surface_distances",
+    "surface_scores",
     "voe",
 ]

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from liverseg.errors import InvalidDataError, ShapeError
-
-LIVER, LESION = 1, 2
+from liverseg.labels import BACKGROUND, LESION
 
 
 def check_same_shape(pred: np.ndarray, ref: np.ndarray) -> None:
@@ -46,7 +45,7 @@ def as_label(x, what: str, path=None) -> np.ndarray:
     elif x.dtype.kind not in "iu":
         raise InvalidDataError(f"{what} label has unsupported dtype {x.dtype}", path)
     values = np.unique(x)
-    bad = values[(values < 0) | (values > LESION)]
+    bad = values[(values < BACKGROUND) | (values > LESION)]
     if bad.size:
         raise InvalidDataError(
             f"{what} label has values {bad.tolist()[:5]} outside 0 (background), 1 (liver), "

@@ -13,13 +13,14 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from liverseg.errors import ShapeError
-from liverseg.metrics._checks import LESION, LIVER, as_label, as_spacing
+from liverseg.labels import LESION, LIVER
+from liverseg.metrics._checks import as_label, as_spacing
 from liverseg.metrics._counts import dice_from_counts, iou_from_counts, ratio
 from liverseg.metrics.detection import lesion_detection
 from liverseg.metrics.overlap import rvd
-from liverseg.metrics.surface import surface_distances
+from liverseg.metrics.surface import surface_scores
 
-SURFACE_METRICS = ("assd", "mssd", "rmsd")
+SURFACE_METRICS = ("assd", "mssd", "rmsd")  # the keys of :func:`surface_scores`
 
 
 def _finite_or_none(value):
@@ -39,16 +40,13 @@ def _structure_scores(pred: np.ndarray, ref: np.ndarray, spacing: np.ndarray,
     elif not n_ref:
         empty = "reference"
     jaccard = iou_from_counts(intersection, n_pred - intersection, n_ref - intersection)
-    d = np.concatenate(surface_distances(pred, ref, spacing, connectivity))
     voxel_ml = float(np.prod(spacing)) / 1000.0
     scores = {
         "dice": dice_from_counts(intersection, n_pred - intersection, n_ref - intersection),
         "jaccard": jaccard,
         "voe": 1.0 - jaccard,
         "rvd": rvd(pred, ref),
-        "assd": float(d.mean()) if d.size else 0.0,
-        "mssd": float(d.max()) if d.size else 0.0,
-        "rmsd": float(np.sqrt(np.mean(np.square(d)))) if d.size else 0.0,
+        **surface_scores(pred, ref, spacing, connectivity),
         "pred_voxels": n_pred,
         "ref_voxels": n_ref,
         "intersection_voxels": intersection,

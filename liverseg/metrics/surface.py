@@ -54,19 +54,35 @@ def _symmetric(pred, ref, spacing, connectivity) -> np.ndarray:
     return np.concatenate(surface_distances(pred, ref, spacing, connectivity))
 
 
+def _assd(d: np.ndarray) -> float:
+    return float(d.mean()) if d.size else 0.0
+
+
+def _mssd(d: np.ndarray) -> float:
+    return float(d.max()) if d.size else 0.0
+
+
+def _rmsd(d: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(d)))) if d.size else 0.0
+
+
 def assd(pred, ref, spacing=None, connectivity: int = 2) -> float:
     """Average symmetric surface distance (mm): the mean over both directed distance sets."""
-    d = _symmetric(pred, ref, spacing, connectivity)
-    return float(d.mean()) if d.size else 0.0
+    return _assd(_symmetric(pred, ref, spacing, connectivity))
 
 
 def mssd(pred, ref, spacing=None, connectivity: int = 2) -> float:
     """Maximum symmetric surface distance (mm), i.e. the Hausdorff distance of the surfaces."""
-    d = _symmetric(pred, ref, spacing, connectivity)
-    return float(d.max()) if d.size else 0.0
+    return _mssd(_symmetric(pred, ref, spacing, connectivity))
 
 
 def rmsd(pred, ref, spacing=None, connectivity: int = 2) -> float:
     """Root mean square symmetric surface distance (mm)."""
+    return _rmsd(_symmetric(pred, ref, spacing, connectivity))
+
+
+def surface_scores(pred, ref, spacing=None, connectivity: int = 2) -> dict[str, float]:
+    """``{"assd", "mssd", "rmsd"}`` (mm) from one computation of the surface distances:
+    the values of :func:`assd`, :func:`mssd` and :func:`rmsd`."""
     d = _symmetric(pred, ref, spacing, connectivity)
-    return float(np.sqrt(np.mean(np.square(d)))) if d.size else 0.0
+    return {"assd": _assd(d), "mssd": _mssd(d), "rmsd": _rmsd(d)}

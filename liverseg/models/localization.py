@@ -3,7 +3,10 @@
 It only has to find the liver roughly; its Grad-CAM, refined by a CRF, becomes the ROI prior
 of the tuning network. Encoder blocks are conv–ReLU–dropout–conv–ReLU followed by
 max-pooling; the decoder upsamples, concatenates the skip connection and applies the same
-block; a 1×1 conv with a sigmoid gives the probability map.
+block. A linear 1×1 conv gives the liver logit (layer ``logits``) and a separate sigmoid
+activation the probability map (layer ``probability``, the model's one output). Keeping the
+logit as a layer of its own lets Grad-CAM score the logit rather than the saturated
+probability (:func:`liverseg.cam.grad_cam` does so by default).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from liverseg.models.blocks import conv_block, upsample
 
 def build_localization_net(config: Profile | LocalizationConfig | None = None) -> keras.Model:
     """Build the localization net: (H, W, channels) slice -> (H, W, 1) liver probability.
+
+    The output layer ``probability`` is ``sigmoid(logits)``, where ``logits`` is the linear
+    1×1 conv before it, ``(H, W, 1)`` float32 (also under mixed precision).
 
     ``config`` is a :class:`~liverseg.config.Profile` (its ``localization`` part is used) or a
     :class:`~liverseg.config.LocalizationConfig`; ``None`` gives the paper configuration.
@@ -43,6 +49,6 @@ def build_localization_net(config: Profile | LocalizationConfig | None = None) -
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level - 1]])
         x = conv_block(x, filters, config.dropout, config.batch_norm, name=f"dec{level}")
 
-    probability = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32",
-                                name="probability")(x)
+    logits = layers.Conv2D(1, 1, dtype="float32", name="logits")(x)
+    probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logits)
     return keras.Model(image, probability, name="localization_net")

@@ -1,0 +1,180 @@
+"""Segmenting a CT volume with a trained model folder (sections 3.9–3.10, Fig. 14).
+
+For each plane of the model folder the preprocessed volume is cut into slices
+(:mod:`liverseg.datasets.planes`), resized to the networks' input, passed through the liver
+cascade (localizer → Grad-CAM + CRF prior → tuner, :mod:`liverseg.predict`) a chunk of
+slices at a time, resized back and stacked into a probability volume (float16). The planes
+are fused as they arrive (:class:`~liverseg.inference.fusion.FusionAccumulator`, soft voting
+by default), so only one plane's probabilities are alive at a time. The liver is the fused
+mask's largest component; the lesion cascade then runs on the volume with everything outside
+the liver (grown by ``liver_margin`` voxels) set to the window's floor, and its fused mask,
+kept inside the liver, gives label 2. :func:`liverseg.postprocess.postprocess_label` cleans
+the 0/1/2 label (hole filling, small lesions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from liverseg.datasets.planes import from_slices, to_slices
+from liverseg.errors import CorruptFileError, InvalidDataError, ShapeError
+from liverseg.inference.fusion import FusionAccumulator
+from liverseg.resample import from_model_size, to_model_size
+from liverseg.labels import LESION, LIVER
+from liverseg.model_folder import ModelFolder, read_model_folder
+from liverseg.postprocess import largest_component, postprocess_label
+from liverseg.preprocess import check_finite, liver_region, mask_outside, preprocess
+
+
+@dataclasses.dataclass
+class Segmentation:
+    """The result of :meth:`Segmenter.segment`."""
+
+    label: np.ndarray  # (z, y, x) uint8 0/1/2, the input's shape
+    probabilities: dict  # {"liver": fused (z, y, x) float32} (soft fusion only)
+    seconds: dict  # time per stage
+
+    def volumes_ml(self, spacing) -> dict:
+        """Liver (label ≥ 1) and lesion (label 2) volumes in mL for a ``(z, y, x)`` mm spacing."""
+        voxel_ml = float(np.prod(spacing)) / 1000.0
+        return {"liver_ml": float(np.count_nonzero(self.label >= LIVER) * voxel_ml),
+                "lesion_ml": float(np.count_nonzero(self.label == LESION) * voxel_ml)}
+
+
+class Segmenter:
+    """A trained system, ready to segment volumes.
+
+    Args:
+        model_dir: a model folder written by ``liverseg train`` (or the run folder holding it).
+        planes: the planes to use (default: every plane of the folder).
+        fusion: ``"soft"``, ``"union"``, ``"intersection"``, ``"majority"`` (default: the
+            folder's ``InferenceConfig.fusion``).
+        chunk: slices put through the cascade at a time (bounds memory).
+    """
+
+    def __init__(self, model_dir, planes=None, fusion: str | None = None, chunk: int = 64,
+                 progress: bool = True):
+        self.folder: ModelFolder = read_model_folder(model_dir)
+        self.settings = self.folder.settings
+        self.planes = tuple(planes or self.folder.planes)
+        unknown = [p for p in self.planes if p not in self.folder.planes]
+        if unknown:
+            raise InvalidDataError(
+                f"the model folder has no {', '.join(unknown)} networks "
+                f"(it has {', '.join(self.folder.planes)})", self.folder.root)
+        self.fusion = fusion or self.settings.inference.fusion
+        FusionAccumulator(self.fusion, (1, 1, 1))  # checks the method name now
+        self.chunk = int(chunk)
+        self.progress = progress
+        self._models: dict = {}
+
+    def _network(self, plane, structure, network):
+        import keras
+
+        import liverseg.models  # noqa: F401  (registers the custom layers)
+        key = (plane, structure, network)
+        if key not in self._models:
+            path = self.folder.path(*key)
+            try:
+                model = keras.models.load_model(path, compile=False)
+            except Exception as error:  # noqa: BLE001 - any failure: a corrupt model file
+                raise CorruptFileError(f"cannot load the network ({error})", path) from None
+            size = self.settings.image_size
+            if tuple(model.inputs[0].shape[1:3]) != (size, size):
+                raise ShapeError(
+                    f"the network takes {tuple(model.inputs[0].shape[1:3])} slices but the model "
+                    f"folder's settings say {size}×{size}: the folder mixes models", path)
+            self._models[key] = model
+        return self._models[key]
+
+    def segment(self, volume) -> Segmentation:
+        """Segment a :class:`~liverseg.io.Volume` (canonical ``(z, y, x)`` HU) into 0/1/2."""
+        hu = check_finite(np.asarray(volume.array, np.float32), volume.path)
+        if hu.ndim != 3 or min(hu.shape) < 2:
+            raise ShapeError(f"expected a 3D CT volume, got shape {hu.shape}", volume.path)
+        seconds = {}
+        tic = time.perf_counter()
+        image = preprocess(hu, self.settings.preprocess, source=volume.path)
+        seconds["preprocess"] = time.perf_counter() - tic
+        inference = self.settings.inference
+
+        liver_p = self._fused(image, hu, "liver", seconds)
+        liver = largest_component(liver_p.result())
+        label = liver.astype(np.uint8) * LIVER
+        probabilities = {"liver": liver_p.probability()} if self.fusion == "soft" else {}
+        if inference.lesions and "lesion" in self.folder.structures and liver.any():
+            region = liver_region(liver, inference.liver_margin)
+            lesion_p = self._fused(mask_outside(image, region), mask_outside(hu, region, -1000.0),
+                                   "lesion", seconds)
+            label[lesion_p.result() & liver] = LESION
+            if self.fusion == "soft":
+                probabilities["lesion"] = lesion_p.probability()
+        tic = time.perf_counter()
+        label = postprocess_label(label, fill=inference.fill,
+                                  min_lesion_size=inference.min_lesion_size,
+                                  spacing=volume.spacing)
+        seconds["postprocess"] = time.perf_counter() - tic
+        return Segmentation(label, probabilities, {k: round(v, 3) for k, v in seconds.items()})
+
+    def _fused(self, image, hu, structure, seconds) -> FusionAccumulator:
+        accumulator = FusionAccumulator(self.fusion, image.shape, self.settings.inference.threshold)
+        for plane in self.planes:
+            tic = time.perf_counter()
+            accumulator.add(self.predict_plane(image, hu, plane, structure))
+            seconds[f"{structure}_{plane}"] = time.perf_counter() - tic
+        return accumulator
+
+    def predict_plane(self, image: np.ndarray, hu: np.ndarray, plane: str,
+                      structure: str = "liver") -> np.ndarray:
+        """``(z, y, x)`` float16 probability of ``structure`` from the networks of one plane.
+
+        ``image`` is the preprocessed volume (the networks' input), ``hu`` the same in HU.
+        """
+        from liverseg.predict import predict_priors, predict_tuned
+
+        localizer = self._network(plane, structure, "localizer")
+        tuner = self._network(plane, structure, "tuner")
+        s = self.settings
+        size, batch = s.image_size, s.inference.batch_size
+        slices, hu_slices = to_slices(image, plane), to_slices(hu, plane)
+        out = np.empty(slices.shape, np.float16)
+        starts = range(0, len(slices), self.chunk)
+        for start in tqdm(starts, desc=f"{structure} {plane}", unit="chunk",
+                          disable=not self.progress, leave=False):
+            part = slice(start, start + self.chunk)
+            x = to_model_size(slices[part], size)
+            priors = predict_priors(localizer, x, to_model_size(hu_slices[part], size),
+                                    s.prior, batch)
+            probability = predict_tuned(tuner, x, priors, batch)
+            out[part] = from_model_size(probability, slices.shape[1:])
+        return from_slices(out, plane)
+
+
+def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
+                 progress: bool = True) -> dict:
+    """Read a CT (NIfTI/NRRD file or DICOM folder), segment it, write the label NIfTI.
+
+    The label is written in the input's own geometry (it overlays the input in 3D Slicer or
+    ITK-SNAP), atomically: on any error no output file exists. Returns a summary: paths,
+    liver and lesion volumes in mL, seconds per stage.
+    """
+    from liverseg.io import read_volume, write_volume
+
+    segmenter = Segmenter(model_dir, planes, fusion, progress=progress)  # check the model first
+    tic = time.perf_counter()
+    volume = read_volume(input_path)
+    read_seconds = time.perf_counter() - tic
+    result = segmenter.segment(volume)
+    tic = time.perf_counter()
+    write_volume(result.label, output_path, like=volume)
+    seconds = {"read": round(read_seconds, 3), **result.seconds,
+               "write": round(time.perf_counter() - tic, 3)}
+    return {"input": str(input_path), "output": str(Path(output_path)),
+            "model": str(segmenter.folder.root), "planes": list(segmenter.planes),
+            "fusion": segmenter.fusion, "shape_zyx": list(result.label.shape),
+            **result.volumes_ml(volume.spacing), "seconds": seconds}

@@ -1,0 +1,89 @@
+"""The model folder that ``liverseg train`` writes and ``liverseg segment`` reads.
+
+One JSON file, ``liverseg-model.json``, holds the whole settings tree of the run
+(:class:`liverseg.config.Profile`), the planes and structures trained and the versions that
+trained them; beside it, one ``.keras`` file per network:
+``{plane}_{structure}_{network}.keras`` with ``network`` ``localizer`` or ``tuner`` and
+``structure`` ``liver`` or ``lesion``. Reading checks that every file the JSON names exists,
+so an incomplete folder fails with a message naming what is missing, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from liverseg import __version__
+from liverseg.config import Profile
+from liverseg.errors import CorruptFileError, MissingFileError
+
+MANIFEST = "liverseg-model.json"
+NETWORKS = ("localizer", "tuner")
+
+
+@dataclasses.dataclass
+class ModelFolder:
+    """What a model folder holds: its settings and the path of each network."""
+
+    root: Path
+    settings: Profile
+    planes: tuple[str, ...]
+    structures: tuple[str, ...]
+    info: dict
+
+    def path(self, plane: str, structure: str, network: str) -> Path:
+        return self.root / network_file(plane, structure, network)
+
+
+def network_file(plane: str, structure: str, network: str) -> str:
+    """File name of one network in a model folder."""
+    return f"{plane}_{structure}_{network}.keras"
+
+
+def write_manifest(root: str | os.PathLike, settings: Profile, planes, structures,
+                   info: dict | None = None) -> Path:
+    """Write ``liverseg-model.json`` (atomically) once every network file is in place."""
+    from liverseg.io.atomic import atomic_write_text
+
+    root = Path(root)
+    data = {
+        "format": "liverseg-model/1",
+        "liverseg_version": __version__,
+        "planes": list(planes),
+        "structures": list(structures),
+        "settings": settings.to_dict(),
+        "info": info or {},
+    }
+    return atomic_write_text(root / MANIFEST, json.dumps(data, indent=1) + "\n")
+
+
+def read_model_folder(root: str | os.PathLike) -> ModelFolder:
+    """Read and check a model folder (``root`` or ``root/model``).
+
+    Raises:
+        MissingFileError: no folder, no ``liverseg-model.json``, or a network file missing.
+        CorruptFileError: the JSON is unreadable or not a liverseg model description.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingFileError("model folder not found", root)
+    if not (root / MANIFEST).is_file() and (root / "model" / MANIFEST).is_file():
+        root = root / "model"
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise MissingFileError(f"not a liverseg model folder: {MANIFEST} is missing "
+                               "(write one with `liverseg train`)", root)
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        settings = Profile.from_dict(data["settings"])
+        planes, structures = tuple(data["planes"]), tuple(data["structures"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise CorruptFileError(f"not a valid liverseg model description ({error})", manifest) from None
+    folder = ModelFolder(root, settings, planes, structures, data.get("info", {}))
+    missing = [folder.path(p, s, n).name for p in planes for s in structures for n in NETWORKS
+               if not folder.path(p, s, n).is_file()]
+    if missing:
+        raise MissingFileError(f"model folder is incomplete; missing {', '.join(missing)}", root)
+    return folder

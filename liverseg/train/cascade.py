@@ -1,0 +1,171 @@
+"""One cascade of the paper for one structure and one plane: localizer → ROI prior → tuner.
+
+:func:`train_cascade` trains the localization network on whole slices, makes the ROI priors
+the tuning network learns from, trains the tuning network with the multi-level loss, and runs
+Algorithm 1 on it (:mod:`liverseg.train.self_training`). The tuning network's training priors
+are **out-of-fold** (``TrainConfig.prior_folds`` ≥ 2): the training patients are cut into
+folds, a localizer is trained on all folds but one and makes the priors of that one, so the
+tuner learns from priors as imperfect as those it gets at inference, never from a localizer
+looking at its own training slices. Validation priors come from the final localizer, which
+never saw those patients. Every step writes into its own folder of ``workdir`` and is skipped
+when already finished, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from liverseg import losses, models
+from liverseg.config import Profile
+from liverseg.io.atomic import atomic_path, atomic_write_text
+from liverseg.predict import predict_priors, predict_probability, predict_tuned
+from liverseg.train.loop import fit
+from liverseg.train.scores import overlap_scores
+from liverseg.train.self_training import self_train
+from liverseg.train.slices import SliceSet, training_indices
+
+
+@dataclasses.dataclass
+class Cascade:
+    """The two trained networks of one structure and plane, and what their training measured."""
+
+    localizer: keras.Model
+    tuner: keras.Model
+    report: dict
+    localizer_path: Path  # the saved networks (Grad-CAM's sub-models keep the live
+    tuner_path: Path      # objects from being saved again, so copy these files)
+
+
+def train_cascade(
+    train: SliceSet,
+    val: SliceSet,
+    structure: str,
+    settings: Profile,
+    workdir: str | Path,
+    test: SliceSet | None = None,
+    progress: bool = True,
+) -> Cascade:
+    """Train the localizer and the tuner of ``structure`` (``"liver"`` or ``"lesion"``).
+
+    ``train`` / ``val`` / ``test`` are the slices of the split's patients along one plane
+    (see :mod:`liverseg.train.slices`). Training slices are chosen with the labels
+    (:func:`~liverseg.train.slices.training_indices`); validation and test use all slices.
+    Returns the networks and a report: slice counts, each network's log and best epoch,
+    validation (and test) scores of the localizer and the tuner, Algorithm 1's history.
+    """
+    workdir = Path(workdir)
+    t = settings.train
+    chosen = train.take(training_indices(train.labels, structure, t.empty_slice_fraction, t.seed))
+    x, y = chosen.images[..., None], chosen.target(structure)[..., None]
+    xv, yv = val.images[..., None], val.target(structure)[..., None]
+    tag = f"{workdir.parent.name}/{structure}" if workdir.parent.name else structure
+
+    localizer = _fit_localizer(settings, (x, y), (xv, yv), workdir / "localizer", progress,
+                               f"{tag} localizer")
+    train_priors = _cached(workdir / "priors_train.npy",
+                           lambda: out_of_fold_priors(chosen, structure, settings, workdir,
+                                                       localizer, progress, tag))
+    val_priors = _cached(workdir / "priors_val.npy",
+                         lambda: predict_priors(localizer.model, val.images, val.hu, settings.prior,
+                                                settings.inference.batch_size))
+
+    n_levels = len(settings.tuning.output_names)
+    tuner = fit(
+        lambda: models.build_tuning_net(settings),
+        losses.multi_level_losses(n_levels, scheme=t.loss_scheme),
+        ({"image": x, "prior": train_priors[..., None]}, losses.multi_level_targets(y, n_levels)),
+        ({"image": xv, "prior": val_priors[..., None]}, losses.multi_level_targets(yv, n_levels)),
+        workdir / "tuner", t, progress=progress, desc=f"{tag} tuner",
+    )
+    test_inputs = None
+    if test is not None and len(test):
+        test_priors = _cached(workdir / "priors_test.npy",
+                              lambda: predict_priors(localizer.model, test.images, test.hu,
+                                                     settings.prior, settings.inference.batch_size))
+        test_inputs = (test.images, test_priors, test.target(structure))
+    tuned, history, tuned_path = self_train(
+        tuner.model,
+        (chosen.images, train_priors, chosen.target(structure)),
+        (val.images, val_priors, val.target(structure)),
+        test_inputs, settings, workdir / "self_training", progress=progress, desc=tag,
+    )
+    batch = settings.inference.batch_size
+    report = {
+        "structure": structure,
+        "train_slices": int(len(chosen)), "val_slices": int(len(val)),
+        "localizer": {"best_epoch": localizer.best_epoch, "log": localizer.history,
+                      "val": overlap_scores(predict_probability(localizer.model, val.images, batch),
+                                            val.target(structure))},
+        "tuner": {"best_epoch": tuner.best_epoch, "log": tuner.history,
+                  "val": overlap_scores(predict_tuned(tuned, val.images, val_priors, batch),
+                                        val.target(structure))},
+        "self_training": history,
+        "prior_recall_val": _prior_recall(val_priors, val.target(structure)),
+    }
+    atomic_write_text(workdir / "report.json", json.dumps(report, indent=1))
+    return Cascade(localizer.model, tuned, report, localizer.path, tuned_path or tuner.path)
+
+
+def _fit_localizer(settings, train, val, workdir, progress, desc, epochs=None):
+    alpha, beta = settings.train.localization_loss
+    return fit(lambda: models.build_localization_net(settings), losses.BceDiceLoss(alpha, beta),
+               train, val, workdir, settings.train, epochs=epochs, progress=progress, desc=desc)
+
+
+def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, workdir,
+                       localizer, progress: bool = True, tag: str = "") -> np.ndarray:
+    """Priors ``(N, S, S)`` of the training slices ``chosen``, each made by a localizer that
+    did not train on its patient.
+
+    ``localizer`` is the :class:`~liverseg.train.loop.FitResult` of the main localizer; with
+    ``TrainConfig.prior_folds`` < 2 (or fewer patients than folds) its in-sample priors are
+    returned instead. The fold localizers train in ``workdir/localizer_fold{k}`` without
+    validation patients of their own, for as many epochs as early stopping chose for the
+    main localizer.
+    """
+    folds = fold_of_cases(chosen.case_ids, settings.train.prior_folds, settings.train.seed)
+    batch = settings.inference.batch_size
+    if folds is None:  # one fold, or too few patients: in-sample priors
+        return predict_priors(localizer.model, chosen.images, chosen.hu, settings.prior, batch)
+    priors = np.zeros(chosen.images.shape, np.float32)
+    for k in range(settings.train.prior_folds):
+        held = folds == k
+        inner = chosen.take(~held)
+        model = _fit_localizer(
+            settings, (inner.images[..., None], inner.target(structure)[..., None]), None,
+            workdir / f"localizer_fold{k}", progress, f"{tag} localizer fold {k}",
+            epochs=localizer.best_epoch,
+        ).model
+        priors[held] = predict_priors(model, chosen.images[held], chosen.hu[held],
+                                      settings.prior, batch)
+    return priors
+
+
+def fold_of_cases(case_ids: np.ndarray, n_folds: int, seed: int) -> np.ndarray | None:
+    """Fold number of each slice, folds made of whole patients; ``None`` if fewer than
+    ``n_folds`` patients (or ``n_folds`` < 2)."""
+    patients = sorted(set(case_ids.tolist()))
+    if n_folds < 2 or len(patients) < n_folds:
+        return None
+    order = np.random.default_rng((seed, 11)).permutation(len(patients))
+    fold = {patients[i]: rank % n_folds for rank, i in enumerate(order)}
+    return np.array([fold[c] for c in case_ids])
+
+
+def _prior_recall(priors, target) -> float:
+    total = float(target.sum())
+    return float((priors * target).sum() / total) if total else 1.0
+
+
+def _cached(path: Path, compute) -> np.ndarray:
+    if path.is_file():
+        return np.load(path)
+    array = np.asarray(compute(), np.float32)
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+    return array

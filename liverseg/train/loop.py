@@ -1,0 +1,202 @@
+"""A resumable training loop: one checkpoint per epoch, a CSV log, early stopping.
+
+``fit`` trains a Keras model epoch by epoch in a work folder. After every epoch it writes the
+model with its optimizer state (``epoch-NNN.keras``), then ``state.json`` naming that file,
+so a run killed at any moment resumes from the last epoch it finished. Every source of
+randomness of an epoch is derived from ``(seed, epoch)``: the shuffling order and the state
+of every dropout seed generator, which is re-seeded at the start of each epoch. A resumed run
+therefore ends with the same weights and metrics as an uninterrupted one (same backend,
+same machine). Early stopping follows Table 2 ("epochs stopping count"): training stops after
+``patience`` epochs without a lower validation loss, and the best epoch's weights are kept
+(``final.keras``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+import liverseg.losses  # noqa: F401  (registers the losses a checkpoint is compiled with)
+import liverseg.models  # noqa: F401  (registers the layers)
+from liverseg.config import TrainConfig
+from liverseg.io.atomic import atomic_write_text
+
+STATE = "state.json"
+FINAL = "final.keras"
+BEST = "best.weights.h5"
+LOG = "log.csv"
+
+
+@dataclasses.dataclass
+class FitResult:
+    """A trained model (best epoch's weights) and its per-epoch log."""
+
+    model: keras.Model
+    history: list[dict[str, float]]
+    best_epoch: int
+    path: Path  # the saved model (``final.keras``)
+
+
+def make_optimizer(settings: TrainConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``settings.optimizer`` at ``settings.learning_rate``."""
+    optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                  "sgd": keras.optimizers.SGD}
+    return optimizers[settings.optimizer](learning_rate=settings.learning_rate)
+
+
+def fit(
+    build: Callable[[], keras.Model],
+    loss: Any,
+    train: tuple[Any, Any],
+    val: tuple[Any, Any] | None,
+    workdir: str | os.PathLike,
+    settings: TrainConfig,
+    *,
+    epochs: int | None = None,
+    patience: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> FitResult:
+    """Train ``build()`` on ``train`` = (x, y), choosing the epoch on ``val``, resumably.
+
+    Args:
+        build: returns the (uncompiled or compiled) model to train; called once, only when
+            ``workdir`` holds no checkpoint. It runs under ``keras.utils.set_random_seed(seed)``.
+        loss: what ``model.compile(loss=...)`` takes.
+        train, val: ``(x, y)``; ``x`` an array or a dict of arrays (one per model input), ``y``
+            an array or a dict (one per output), all with the same first dimension. ``val``
+            ``None``: no early stopping, the last epoch is kept.
+        workdir: the folder of this training's checkpoints, ``state.json`` and ``log.csv``.
+        settings: optimizer, learning rate, batch size, epochs, patience, seed, precision,
+            jit (``epochs``, ``patience``, ``seed`` override them).
+    Returns:
+        :class:`FitResult`; when ``workdir`` holds a finished run, it is loaded, not retrained.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    epochs = settings.epochs if epochs is None else int(epochs)
+    patience = settings.early_stopping_patience if patience is None else int(patience)
+    seed = settings.seed if seed is None else int(seed)
+    state = _read_state(workdir)
+    if state.get("finished"):
+        return FitResult(keras.models.load_model(workdir / FINAL), _read_log(workdir),
+                         state["best_epoch"], workdir / FINAL)
+
+    keras.mixed_precision.set_dtype_policy(settings.precision)
+    if state.get("checkpoint"):
+        model = keras.models.load_model(workdir / state["checkpoint"])
+    else:
+        keras.utils.set_random_seed(seed)
+        model = build()
+        model.compile(optimizer=make_optimizer(settings), loss=loss,
+                      jit_compile=settings.jit_compile)
+        state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
+    history = _read_log(workdir)[: state["epoch"]]
+    n = _length(train[0])
+    bar = tqdm(range(state["epoch"], epochs), desc=desc, unit="epoch", disable=not progress,
+               initial=state["epoch"], total=epochs)
+    for epoch in bar:
+        reseed(model, seed, epoch)
+        order = np.random.default_rng((seed, epoch)).permutation(n)
+        fitted = model.fit(_take(train[0], order), _take(train[1], order),
+                           batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
+        row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1])}
+        if val is not None:
+            row["val_loss"] = float(_evaluate(model, val, settings.batch_size))
+        history.append(row)
+        monitored = row.get("val_loss", row["loss"])
+        if state["best_loss"] is None or monitored < state["best_loss"] or val is None:
+            state.update(best_loss=monitored, best_epoch=epoch + 1, wait=0)
+            model.save_weights(workdir / BEST)
+        else:
+            state["wait"] += 1
+        checkpoint = f"epoch-{epoch + 1:03d}.keras"
+        model.save(workdir / checkpoint)
+        state.update(epoch=epoch + 1, checkpoint=checkpoint)
+        _write_log(workdir, history)
+        _write_state(workdir, state)
+        _remove_old_checkpoints(workdir, keep=checkpoint)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
+        if val is not None and state["wait"] >= patience:
+            break
+    bar.close()
+    model.load_weights(workdir / BEST)
+    model.save(workdir / FINAL)
+    state["finished"] = True
+    _write_state(workdir, state)
+    _remove_old_checkpoints(workdir, keep=None)
+    return FitResult(model, history, state["best_epoch"], workdir / FINAL)
+
+
+def reseed(model: keras.Model, seed: int, epoch: int) -> None:
+    """Set every seed generator of ``model`` (dropout) to a state derived from (seed, epoch).
+
+    Keras does not save seed generator states with a model, so without this a resumed run
+    would draw other dropout masks than an uninterrupted one.
+    """
+    base = int(np.random.default_rng((seed, epoch, 7)).integers(0, 2**30))
+    generators = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    for i, variable in enumerate(generators):
+        variable.assign(np.array([base, i], dtype=variable.dtype))
+
+
+def _evaluate(model, data, batch_size) -> float:
+    result = model.evaluate(data[0], data[1], batch_size=batch_size, verbose=0)
+    return result[0] if isinstance(result, (list, tuple)) else result
+
+
+def _length(x) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def _take(x, order):
+    if isinstance(x, dict):
+        return {k: v[order] for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [v[order] for v in x]
+    return x[order]
+
+
+def _read_state(workdir: Path) -> dict:
+    path = workdir / STATE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())
+
+
+def _write_state(workdir: Path, state: dict) -> None:
+    atomic_write_text(workdir / STATE, json.dumps(state, indent=1))
+
+
+def _read_log(workdir: Path) -> list[dict[str, float]]:
+    path = workdir / LOG
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
+
+
+def _write_log(workdir: Path, history: list[dict[str, float]]) -> None:
+    fields = list(dict.fromkeys(k for row in history for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(workdir / LOG, buffer.getvalue())
+
+
+def _remove_old_checkpoints(workdir: Path, keep: str | None) -> None:
+    for path in workdir.glob("epoch-*.keras"):
+        if path.name != keep:
+            path.unlink(missing_ok=True)

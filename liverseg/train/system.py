@@ -1,0 +1,119 @@
+"""The whole system of the paper, trained: both cascades on every plane of the profile.
+
+:func:`train_system` splits the patients 70 / 20 / 10 (:func:`liverseg.datasets.split.split_cases`),
+and for each plane trains the liver cascade and, inside the liver, the lesion cascade (the
+two-stage reading of Christ et al.: the lesion networks see the slice with everything outside
+the reference liver, grown by ``InferenceConfig.liver_margin`` voxels, set to the window's
+floor, and learn the lesion label 2 as their foreground). It writes into ``out``:
+
+* ``model/`` — the model folder that ``liverseg segment`` reads (:mod:`liverseg.model_folder`);
+* ``split.json`` — the patients of each subset;
+* ``work/{plane}/{structure}/`` — checkpoints, logs and priors; a killed run resumes from them;
+* ``training.json`` — the settings tree and every cascade's report (slice counts, logs,
+  validation/test scores per network, Algorithm 1's history), written at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import time
+from pathlib import Path
+
+import keras
+
+from liverseg import __version__
+from liverseg.config import Profile
+from liverseg.datasets.split import load_split, save_split, split_cases
+from liverseg.errors import InvalidDataError
+from liverseg.io.atomic import atomic_write_text
+from liverseg.model_folder import network_file, write_manifest
+from liverseg.train.cascade import train_cascade
+from liverseg.train.slices import build_slices
+
+
+def load_cases(settings: Profile, data_dir=None, progress: bool = True) -> list:
+    """The cases a profile trains on: synthetic phantoms, or LiTS / 3D-IRCADb-01 from ``data_dir``.
+
+    Phantoms are ``(S/2, S, S)`` volumes (``S`` = ``image_size``), ``n_cases`` of them, made from
+    ``settings.split.seed``; a real dataset gives its first ``n_cases`` cases (all if ``None``).
+    """
+    from liverseg.datasets import ircadb, lits, synthetic
+
+    size = settings.image_size
+    if settings.dataset == "synthetic":
+        return list(synthetic.iter_cases(settings.n_cases or 10, seed=settings.split.seed,
+                                         shape=(size // 2, size, size)))
+    if not data_dir:
+        raise InvalidDataError(f"dataset {settings.dataset!r} needs --data-dir")
+    module = {"lits": lits, "ircadb": ircadb}[settings.dataset]
+    cases = []
+    for case in module.iter_cases(data_dir, progress=progress):
+        cases.append(case)
+        if settings.n_cases and len(cases) >= settings.n_cases:
+            break
+    return cases
+
+
+def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bool = True) -> Path:
+    """Train every network of the system; return the model folder ``out/model``.
+
+    ``cases`` (a list of :class:`~liverseg.datasets.base.Case`) defaults to
+    :func:`load_cases`. Rerunning with the same ``out`` resumes: finished networks are loaded,
+    a network that was being trained continues from its last epoch. A different settings tree
+    in an existing ``out`` is refused.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_settings(out, settings)
+    started = time.perf_counter()
+    cases = load_cases(settings, data_dir, progress) if cases is None else list(cases)
+    by_id = {case.case_id: case for case in cases}
+    split_path = out / "split.json"
+    if split_path.is_file():
+        split = load_split(split_path)
+    else:
+        split = split_cases(by_id, settings.split.fractions, settings.split.seed)
+        save_split(split, split_path)
+    if not split.val:
+        raise InvalidDataError(f"{len(cases)} cases leave no validation patient; use at least 3")
+    structures = ("liver", "lesion") if settings.inference.lesions else ("liver",)
+    model_dir = out / "model"
+    model_dir.mkdir(exist_ok=True)
+    reports = {}
+    for plane in settings.planes:
+        for structure in structures:
+            subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
+                                    settings.preprocess, structure, settings.inference.liver_margin)
+                       if ids else None for ids in split]
+            cascade = train_cascade(subsets[0], subsets[1], structure, settings,
+                                    out / "work" / plane / structure, test=subsets[2],
+                                    progress=progress)
+            for network, path in (("localizer", cascade.localizer_path),
+                                  ("tuner", cascade.tuner_path)):
+                shutil.copyfile(path, model_dir / network_file(plane, structure, network))
+            reports[f"{plane}/{structure}"] = cascade.report
+            del subsets, cascade
+    seconds = time.perf_counter() - started
+    info = {"keras_backend": keras.backend.backend(), "keras_version": keras.__version__,
+            "train_seconds": round(seconds, 1), "split": split._asdict()}
+    write_manifest(model_dir, settings, settings.planes, structures, info)
+    summary = {"liverseg_version": __version__, "settings": settings.to_dict(), **info,
+               "cascades": reports}
+    atomic_write_text(out / "training.json", json.dumps(summary, indent=1) + "\n")
+    return model_dir
+
+
+def _check_same_settings(out: Path, settings: Profile) -> None:
+    path = out / "settings.json"
+    text = json.dumps(settings.to_dict(), indent=1, sort_keys=True)
+    if path.is_file():
+        if path.read_text() != text:
+            raise InvalidDataError(
+                "this folder holds a run with other settings; choose a new --out or delete it", out)
+        return
+    atomic_write_text(path, text)
+
+
+

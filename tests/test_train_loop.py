@@ -1,0 +1,102 @@
+"""The resumable training loop: a run killed partway resumes to the same weights and log."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.keras
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from liverseg import losses, models
+    from liverseg.config import LocalizationConfig, TrainConfig
+    from liverseg.train.loop import fit
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:32, :32]
+    centres = rng.uniform(10, 22, (24, 2))
+    y = ((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2 < 36).astype("float32")
+    x = y + rng.normal(0, 0.3, y.shape).astype("float32")
+    data = (x[:16, ..., None], y[:16, ..., None]), (x[16:, ..., None], y[16:, ..., None])
+    config = LocalizationConfig(image_size=32, base_filters=4, depth=2, dropout=0.3)
+    settings = TrainConfig(learning_rate=3e-3, batch_size=4, epochs=int(sys.argv[2]),
+                           early_stopping_patience=10, jit_compile=False)
+    fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(), *data,
+        sys.argv[1], settings, progress=False)
+    """
+)
+
+
+def _run(workdir, epochs, **kwargs):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(workdir), str(epochs)],
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, **kwargs)
+
+
+def _weights(workdir):
+    import keras
+
+    import liverseg.train.loop  # noqa: F401  (registers the layers and losses)
+
+    return keras.models.load_model(workdir / "final.keras").get_weights()
+
+
+def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
+    epochs = 5
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert _run(whole, epochs).wait(timeout=300) == 0
+
+    process = _run(killed, epochs)
+    state = killed / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill it as soon as two epochs are checkpointed
+        if state.is_file() and json.loads(state.read_text()).get("epoch", 0) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = json.loads(state.read_text())["epoch"]
+    assert 2 <= interrupted_at < epochs, "the run was not killed partway"
+    assert not (killed / "final.keras").exists()
+
+    assert _run(killed, epochs).wait(timeout=300) == 0
+    for a, b in zip(_weights(whole), _weights(killed)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert (whole / "log.csv").read_text() == (killed / "log.csv").read_text()
+    assert json.loads((whole / "state.json").read_text()) == json.loads(state.read_text())
+    assert not list(killed.glob("epoch-*.keras")), "checkpoints are cleaned up at the end"
+
+
+def test_a_finished_run_is_loaded_not_retrained(tmp_path):
+    assert _run(tmp_path, 2).wait(timeout=300) == 0
+    before = (tmp_path / "final.keras").stat().st_mtime_ns
+    assert _run(tmp_path, 2).wait(timeout=300) == 0
+    assert (tmp_path / "final.keras").stat().st_mtime_ns == before
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    from liverseg import losses, models
+    from liverseg.config import LocalizationConfig, TrainConfig
+    from liverseg.train.loop import fit
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 16, 16, 1)).astype("float32")
+    y = (rng.random((8, 16, 16, 1)) > 0.5).astype("float32")  # noise: validation cannot improve long
+    settings = TrainConfig(learning_rate=1e-2, batch_size=4, epochs=12, early_stopping_patience=2,
+                           jit_compile=False)
+    config = LocalizationConfig(image_size=16, base_filters=2, depth=1)
+    result = fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(),
+                 (x[:4], y[:4]), (x[4:], y[4:]), tmp_path, settings, progress=False)
+    val = [row["val_loss"] for row in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(val))
+    assert len(val) == min(12, result.best_epoch + 2)  # stopped `patience` epochs after the best
+    best = result.model.evaluate(x[4:], y[4:], verbose=0)
+    assert best == pytest.approx(min(val), rel=1e-5)
