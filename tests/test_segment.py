@@ -17,8 +17,7 @@ from liverseg.model_folder import network_file, write_manifest
 
 from .dicom_fixtures import read_sitk_series, write_dicom_series
 
-pytestmark = pytest.mark.keras
-SIZE = 32
+SIZE = 32  # runs on the default backend; the first test runs on every backend (`-m keras`)
 
 
 def _settings(size=SIZE):
@@ -68,6 +67,7 @@ def _segment(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.keras
 def test_nifti_output_overlays_the_input(tmp_path, model_dir, capsys):
     sitk = pytest.importorskip("SimpleITK")
     affine = np.array([[0.0, -0.7, 0.0, 40.0], [-0.8, 0.0, 0.0, 25.0], [0.0, 0.0, 2.5, -60.0],

@@ -8,7 +8,6 @@ import pytest
 from liverseg.config import LocalizationConfig, TuningConfig, profile
 from liverseg.patches import area_ratio
 
-pytestmark = pytest.mark.keras
 SIZE = 32
 
 
@@ -46,7 +45,8 @@ def _hand_count(targets, threshold):
     return count
 
 
-@pytest.mark.parametrize("pseudo_labels", ["prediction", "annotation"])
+@pytest.mark.parametrize("pseudo_labels", [pytest.param("prediction", marks=pytest.mark.keras),
+                                           "annotation"])
 def test_two_rounds_add_the_mu_filtered_patches_with_their_labels(tmp_path, pseudo_labels):
     from liverseg import losses, models
     from liverseg.train.loop import fit

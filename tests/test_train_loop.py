@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.keras
 
 SCRIPT = textwrap.dedent(
     """
@@ -49,6 +48,7 @@ def _weights(workdir):
     return keras.models.load_model(workdir / "final.keras").get_weights()
 
 
+@pytest.mark.keras  # on every backend: GPU runs use JAX
 def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
     epochs = 5
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -100,3 +100,24 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     assert len(val) == min(12, result.best_epoch + 2)  # stopped `patience` epochs after the best
     best = result.model.evaluate(x[4:], y[4:], verbose=0)
     assert best == pytest.approx(min(val), rel=1e-5)
+
+
+def test_mixed_precision_is_a_setting_and_does_not_leak(tmp_path):
+    import keras
+
+    from liverseg import losses, models
+    from liverseg.config import LocalizationConfig, TrainConfig
+    from liverseg.train.loop import fit
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 16, 16, 1)).astype("float32")
+    y = (x > 0.5).astype("float32")
+    settings = TrainConfig(learning_rate=1e-2, batch_size=4, epochs=1, precision="mixed_bfloat16",
+                           jit_compile=False)
+    config = LocalizationConfig(image_size=16, base_filters=2, depth=1)
+    result = fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(),
+                 (x, y), None, tmp_path, settings, progress=False)
+    assert result.model.get_layer("enc1_conv1").compute_dtype == "bfloat16"
+    assert result.model.get_layer("probability").compute_dtype == "float32"  # output stays fp32
+    assert np.isfinite(result.history[0]["loss"])
+    assert keras.mixed_precision.dtype_policy().name == "float32"

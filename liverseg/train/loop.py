@@ -92,15 +92,19 @@ def fit(
         return FitResult(keras.models.load_model(workdir / FINAL), _read_log(workdir),
                          state["best_epoch"], workdir / FINAL)
 
-    keras.mixed_precision.set_dtype_policy(settings.precision)
-    if state.get("checkpoint"):
-        model = keras.models.load_model(workdir / state["checkpoint"])
-    else:
-        keras.utils.set_random_seed(seed)
-        model = build()
-        model.compile(optimizer=make_optimizer(settings), loss=loss,
-                      jit_compile=settings.jit_compile)
-        state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
+    previous_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(settings.precision)  # for the layers built now only
+    try:
+        if state.get("checkpoint"):
+            model = keras.models.load_model(workdir / state["checkpoint"])
+        else:
+            keras.utils.set_random_seed(seed)
+            model = build()
+            model.compile(optimizer=make_optimizer(settings), loss=loss,
+                          jit_compile=settings.jit_compile)
+            state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
     history = _read_log(workdir)[: state["epoch"]]
     n = _length(train[0])
     bar = tqdm(range(state["epoch"], epochs), desc=desc, unit="epoch", disable=not progress,
