@@ -82,7 +82,7 @@ def parse_args(argv=None):
                         help="seconds between resident-memory samples (psutil)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where files are written and kept (default: a temporary folder, removed)")
-    parser.add_argument("--json-only", action="store_true", help="nothing on stderr but errors")
+    parser.add_argument("--json-only", action="store_true", help="no progress on stderr (the backend's own start-up logs remain)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: JSON job
     args = parser.parse_args(argv)
     if args.reference is not None and args.input is None:
@@ -300,7 +300,8 @@ def measure(job: dict) -> dict:
         psutil_missing = False
         sampler = MemorySampler(probe, job["sample_interval"])
     rss_before = _rss()
-    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    load_before = _loadavg()
     if sampler:
         sampler.start()
     tic = time.perf_counter()
@@ -312,7 +313,10 @@ def measure(job: dict) -> dict:
         if sampler:
             sampler.stop()
         uninstall(undo)
-    maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    maxrss_before, maxrss_after = usage_before.ru_maxrss, usage_after.ru_maxrss
+    cpu_seconds = (usage_after.ru_utime + usage_after.ru_stime
+                   - usage_before.ru_utime - usage_before.ru_stime)
 
     seconds = summary["seconds"]
     planes = {name: {"seconds": s} for name, s in seconds.items()
@@ -340,6 +344,8 @@ def measure(job: dict) -> dict:
     return {
         "summary": summary,
         "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "loadavg_1min": {"before": load_before, "after": _loadavg()},
         "import_seconds": round(import_seconds, 3),
         "stage_seconds": seconds,
         "stage_seconds_sum": round(sum(seconds.values()), 3),
@@ -351,6 +357,13 @@ def measure(job: dict) -> dict:
         "psutil_missing": psutil_missing,
         "runtime": runtime_info(keras),
     }
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _rss() -> int | None:
@@ -481,8 +494,6 @@ def machine_info() -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.json_only:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices
     if args.child is not None:  # the measuring process
         print(json.dumps(measure(json.loads(args.child))))
         return {}
@@ -514,9 +525,12 @@ def main(argv=None) -> dict:
             weights = "untrained"
         else:
             model_dir, params, weights = args.model, None, "trained"
+        from liverseg.inference.volume import Segmenter
         from liverseg.model_folder import read_model_folder
 
         folder = read_model_folder(model_dir)
+        if str(folder.info.get("weights", "")).startswith("untrained"):  # a folder this script built
+            weights = "untrained"
         output_path = workdir / f"label{args.suffix}"
         job = {"input": str(input_path), "output": str(output_path), "model": str(model_dir),
                "planes": args.planes, "fusion": args.fusion, "no_split": args.no_split,
@@ -549,7 +563,7 @@ def main(argv=None) -> dict:
             "fusion_option": args.fusion,
             "planes": summary["planes"],
             "fusion": summary["fusion"],
-            "chunk_slices": 64,
+            "chunk_slices": inspect.signature(Segmenter).parameters["chunk"].default,
             "inference_batch_size": folder.settings.inference.batch_size,
             "input": "phantom" if args.input is None else str(args.input),
             "seed": args.seed if args.input is None else None,
@@ -560,9 +574,11 @@ def main(argv=None) -> dict:
             "split": not args.no_split,
             "in_process": args.in_process,
         },
-        "machine": {**machine_info(), **measured["runtime"]},
+        "machine": {**machine_info(), **measured["runtime"],
+                    "loadavg_1min_around_segment_file": measured["loadavg_1min"]},
         "seconds": {
             "segment_file": measured["wall_seconds"],
+            "segment_file_cpu": measured["cpu_seconds"],
             "stages": measured["stage_seconds"],
             "stages_sum": measured["stage_seconds_sum"],
             "outside_library_stages": measured["not_in_library_stages_seconds"],
@@ -580,7 +596,9 @@ def main(argv=None) -> dict:
                    "dice_meaningful": weights == "trained" and scores is not None},
         "notes": (
             "seconds.segment_file: wall time of liverseg.inference.volume.segment_file (read file .. label file "
-            "written), in a fresh process unless in_process; seconds.stages: the library's own stage times; "
+            "written; segment_file_cpu: user + system CPU time of the process; other processes on the machine "
+            "show in machine.loadavg_1min_around_segment_file), in a fresh process unless in_process; "
+            "seconds.stages: the library's own stage times; "
             "plane_stages.*.parts: timing wrappers (inclusive times; first_call_seconds includes tracing); "
             "memory: resident set of the measuring process. "
             + ("Untrained weights: same networks and compute as trained ones, but the CRF and post-processing "
