@@ -198,3 +198,22 @@ def test_output_must_be_nifti(tmp_path, model_dir, capsys):
     code, _, err = _segment(capsys, _nifti(tmp_path), "-o", tmp_path / "label.png", "--model", model_dir)
     assert code == 2 and "NIfTI" in err
     assert not (tmp_path / "label.png").exists()
+
+
+def test_a_region_limits_prediction_to_the_slices_that_cut_it(model_dir):
+    from liverseg.inference.volume import Segmenter
+    from liverseg.preprocess import preprocess
+
+    segmenter = Segmenter(model_dir, progress=False)
+    hu = _ct((14, 32, 24)).astype(np.float32)
+    image = preprocess(hu)
+    region = np.zeros(hu.shape, bool)
+    region[4:7, 10:20, 5:15] = True
+    for plane, axis, inside in (("axial", 0, slice(4, 7)), ("sagittal", 2, slice(5, 15))):
+        full = segmenter.predict_plane(image, hu, plane, "lesion")
+        limited = segmenter.predict_plane(image, hu, plane, "lesion", region)
+        moved_full, moved = np.moveaxis(full, axis, 0), np.moveaxis(limited, axis, 0)
+        np.testing.assert_array_equal(moved[inside], moved_full[inside])
+        outside = np.ones(len(moved), bool)
+        outside[inside] = False
+        assert not moved[outside].any()

@@ -1,11 +1,9 @@
 """Gradient of the Grad-CAM target with respect to the layer's activations, JAX."""
 
-import weakref
-
 import jax
 import jax.numpy as jnp
 
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE = "_liverseg_gradients"  # compiled gradients live on the head model itself
 
 
 def target_gradient(head, inputs, activations, score_fn):
@@ -15,7 +13,9 @@ def target_gradient(head, inputs, activations, score_fn):
     its variables' current values passed in explicitly; the gradient is compiled once per
     head and score function (and input shape).
     """
-    compiled = _COMPILED.setdefault(head, {})
+    # Not a WeakKeyDictionary keyed by the head: the compiled function refers to the head,
+    # so the entry would keep its own key alive for ever.
+    compiled = head.__dict__.setdefault(_CACHE, {})
     if score_fn not in compiled:
         if len(compiled) >= 8:  # user-supplied score callables: keep the cache small
             compiled.clear()

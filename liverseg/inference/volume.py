@@ -92,8 +92,12 @@ class Segmenter:
             self._models[key] = model
         return self._models[key]
 
-    def segment(self, volume) -> Segmentation:
-        """Segment a :class:`~liverseg.io.Volume` (canonical ``(z, y, x)`` HU) into 0/1/2."""
+    def segment(self, volume, keep_probabilities: bool = True) -> Segmentation:
+        """Segment a :class:`~liverseg.io.Volume` (canonical ``(z, y, x)`` HU) into 0/1/2.
+
+        ``keep_probabilities``: also return the fused probabilities (soft fusion only); off,
+        they are freed as soon as they are thresholded.
+        """
         hu = check_finite(np.asarray(volume.array, np.float32), volume.path)
         if hu.ndim != 3 or min(hu.shape) < 2:
             raise ShapeError(f"expected a 3D CT volume, got shape {hu.shape}", volume.path)
@@ -102,18 +106,24 @@ class Segmenter:
         image = preprocess(hu, self.settings.preprocess, source=volume.path)
         seconds["preprocess"] = time.perf_counter() - tic
         inference = self.settings.inference
+        keep = keep_probabilities and self.fusion == "soft"
 
-        liver_p = self._fused(image, hu, "liver", seconds)
-        liver = largest_component(liver_p.result())
+        fused = self._fused(image, hu, "liver", seconds)
+        tic = time.perf_counter()
+        liver = largest_component(fused.result())
+        seconds["liver_component"] = time.perf_counter() - tic
+        probabilities = {"liver": fused.probability()} if keep else {}
+        del fused
         label = liver.astype(np.uint8) * LIVER
-        probabilities = {"liver": liver_p.probability()} if self.fusion == "soft" else {}
         if inference.lesions and "lesion" in self.folder.structures and liver.any():
             region = liver_region(liver, inference.liver_margin)
-            lesion_p = self._fused(mask_outside(image, region), mask_outside(hu, region, -1000.0),
-                                   "lesion", seconds)
-            label[lesion_p.result() & liver] = LESION
-            if self.fusion == "soft":
-                probabilities["lesion"] = lesion_p.probability()
+            fused = self._fused(mask_outside(image, region), mask_outside(hu, region, -1000.0),
+                                "lesion", seconds, region=region)
+            label[fused.result() & liver] = LESION
+            if keep:
+                probabilities["lesion"] = fused.probability()
+            del fused, region
+        del image, hu
         tic = time.perf_counter()
         label = postprocess_label(label, fill=inference.fill,
                                   min_lesion_size=inference.min_lesion_size,
@@ -121,19 +131,21 @@ class Segmenter:
         seconds["postprocess"] = time.perf_counter() - tic
         return Segmentation(label, probabilities, {k: round(v, 3) for k, v in seconds.items()})
 
-    def _fused(self, image, hu, structure, seconds) -> FusionAccumulator:
+    def _fused(self, image, hu, structure, seconds, region=None) -> FusionAccumulator:
         accumulator = FusionAccumulator(self.fusion, image.shape, self.settings.inference.threshold)
         for plane in self.planes:
             tic = time.perf_counter()
-            accumulator.add(self.predict_plane(image, hu, plane, structure))
+            accumulator.add(self.predict_plane(image, hu, plane, structure, region))
             seconds[f"{structure}_{plane}"] = time.perf_counter() - tic
         return accumulator
 
     def predict_plane(self, image: np.ndarray, hu: np.ndarray, plane: str,
-                      structure: str = "liver") -> np.ndarray:
+                      structure: str = "liver", region: np.ndarray | None = None) -> np.ndarray:
         """``(z, y, x)`` float16 probability of ``structure`` from the networks of one plane.
 
         ``image`` is the preprocessed volume (the networks' input), ``hu`` the same in HU.
+        With a boolean ``region`` only the slices that cut it are predicted (0 elsewhere):
+        the lesion networks need not look at slices without liver.
         """
         from liverseg.predict import predict_priors, predict_tuned
 
@@ -142,11 +154,15 @@ class Segmenter:
         s = self.settings
         size, batch = s.image_size, s.inference.batch_size
         slices, hu_slices = to_slices(image, plane), to_slices(hu, plane)
-        out = np.empty(slices.shape, np.float16)
-        starts = range(0, len(slices), self.chunk)
+        out = np.zeros(slices.shape, np.float16)
+        first, stop = 0, len(slices)
+        if region is not None:
+            cut = np.flatnonzero(to_slices(region, plane).any(axis=(1, 2)))
+            first, stop = (cut[0], cut[-1] + 1) if len(cut) else (0, 0)
+        starts = range(first, stop, self.chunk)
         for start in tqdm(starts, desc=f"{structure} {plane}", unit="chunk",
                           disable=not self.progress, leave=False):
-            part = slice(start, start + self.chunk)
+            part = slice(start, min(start + self.chunk, stop))
             x = to_model_size(slices[part], size)
             priors = predict_priors(localizer, x, to_model_size(hu_slices[part], size),
                                     s.prior, batch)
@@ -169,7 +185,7 @@ def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
     tic = time.perf_counter()
     volume = read_volume(input_path)
     read_seconds = time.perf_counter() - tic
-    result = segmenter.segment(volume)
+    result = segmenter.segment(volume, keep_probabilities=False)
     tic = time.perf_counter()
     write_volume(result.label, output_path, like=volume)
     seconds = {"read": round(read_seconds, 3), **result.seconds,
