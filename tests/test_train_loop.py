@@ -121,3 +121,39 @@ def test_mixed_precision_is_a_setting_and_does_not_leak(tmp_path):
     assert result.model.get_layer("probability").compute_dtype == "float32"  # output stays fp32
     assert np.isfinite(result.history[0]["loss"])
     assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+def test_batches_are_the_rows_of_each_epochs_order_read_one_batch_at_a_time(tmp_path):
+    from liverseg import losses
+    from liverseg.train.loop import Batches, ConcatenatedRows
+
+    rng = np.random.default_rng(3)
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32,
+                                  shape=(10, 8, 8, 1))
+    x[:] = rng.normal(size=x.shape)
+    x.flush()
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    y = (rng.random((10, 8, 8)) > 0.5).astype(np.float32)
+    order = np.random.default_rng((0, 1)).permutation(10)
+    batches = Batches({"image": x}, y, 4, order=order,
+                      targets=lambda y: losses.multi_level_targets(y, 2))
+    assert len(batches) == 3
+    whole = losses.multi_level_targets(y[order], 2)
+    for i in range(3):
+        xb, yb = batches[i]
+        rows = slice(4 * i, min(4 * i + 4, 10))
+        assert type(xb["image"]) is np.ndarray
+        np.testing.assert_array_equal(xb["image"], x[order][rows])
+        assert set(yb) == set(whole)
+        for name in whole:
+            np.testing.assert_array_equal(yb[name], whole[name][rows])
+    with pytest.raises(IndexError):
+        batches[3]
+    in_order = Batches(x, y, 4)
+    np.testing.assert_array_equal(in_order[2][0], x[8:])
+
+    parts = (y[:3], np.zeros((0, 8, 8), np.float32), y[3:])
+    joined = ConcatenatedRows(*parts)
+    assert len(joined) == 10 and joined.shape == y.shape
+    np.testing.assert_array_equal(joined[order], y[order])
+    np.testing.assert_array_equal(joined[2:5], y[2:5])

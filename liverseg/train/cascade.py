@@ -14,6 +14,7 @@ when already finished, so a killed run resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from liverseg.predict import predict_priors, predict_probability, predict_tuned
 from liverseg.train.loop import fit
 from liverseg.train.scores import overlap_scores
 from liverseg.train.self_training import self_train
-from liverseg.train.slices import SliceSet, training_indices
+from liverseg.train.slices import SliceSet, target_mask, training_indices
 
 
 @dataclasses.dataclass
@@ -60,13 +61,14 @@ def train_cascade(
     """
     workdir = Path(workdir)
     t = settings.train
+    # the chosen slices are read into memory (SliceSet.take); validation stays as given (a
+    # memmap is read batch by batch); targets are made per batch from the 0/1/2 labels
     chosen = train.take(training_indices(train.labels, structure, t.empty_slice_fraction, t.seed))
-    x, y = chosen.images[..., None], chosen.target(structure)[..., None]
-    xv, yv = val.images[..., None], val.target(structure)[..., None]
+    x, xv = chosen.images[..., None], val.images[..., None]
     tag = f"{workdir.parent.name}/{structure}" if workdir.parent.name else structure
 
-    localizer = _fit_localizer(settings, (x, y), (xv, yv), workdir / "localizer", progress,
-                               f"{tag} localizer")
+    localizer = _fit_localizer(settings, structure, (x, chosen.labels), (xv, val.labels),
+                               workdir / "localizer", progress, f"{tag} localizer")
     train_priors = _cached(workdir / "priors_train.npy",
                            lambda: out_of_fold_priors(chosen, structure, settings, workdir,
                                                        localizer, progress, tag))
@@ -78,9 +80,10 @@ def train_cascade(
     tuner = fit(
         lambda: models.build_tuning_net(settings),
         losses.multi_level_losses(n_levels, scheme=t.loss_scheme),
-        ({"image": x, "prior": train_priors[..., None]}, losses.multi_level_targets(y, n_levels)),
-        ({"image": xv, "prior": val_priors[..., None]}, losses.multi_level_targets(yv, n_levels)),
+        ({"image": x, "prior": train_priors[..., None]}, chosen.labels),
+        ({"image": xv, "prior": val_priors[..., None]}, val.labels),
         workdir / "tuner", t, progress=progress, desc=f"{tag} tuner",
+        targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
     )
     test_inputs = None
     if test is not None and len(test):
@@ -111,10 +114,22 @@ def train_cascade(
     return Cascade(localizer.model, tuned, report, localizer.path, tuned_path or tuner.path)
 
 
-def _fit_localizer(settings, train, val, workdir, progress, desc, epochs=None):
+def localizer_targets(labels: np.ndarray, structure: str) -> np.ndarray:
+    """The localization network's target of a batch of 0/1/2 labels: ``(B, S, S, 1)`` 0/1."""
+    return target_mask(labels, structure)[..., None]
+
+
+def tuner_targets(labels: np.ndarray, structure: str, n_levels: int) -> dict[str, np.ndarray]:
+    """The tuning network's multi-level targets of a batch of 0/1/2 labels."""
+    return losses.multi_level_targets(localizer_targets(labels, structure), n_levels)
+
+
+def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None):
+    """``train``, ``val``: (images ``(N, S, S, 1)``, 0/1/2 labels ``(N, S, S)``)."""
     alpha, beta = settings.train.localization_loss
     return fit(lambda: models.build_localization_net(settings), losses.BceDiceLoss(alpha, beta),
-               train, val, workdir, settings.train, epochs=epochs, progress=progress, desc=desc)
+               train, val, workdir, settings.train, epochs=epochs, progress=progress, desc=desc,
+               targets=functools.partial(localizer_targets, structure=structure))
 
 
 def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, workdir,
@@ -137,7 +152,7 @@ def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, work
         held = folds == k
         inner = chosen.take(~held)
         model = _fit_localizer(
-            settings, (inner.images[..., None], inner.target(structure)[..., None]), None,
+            settings, structure, (inner.images[..., None], inner.labels), None,
             workdir / f"localizer_fold{k}", progress, f"{tag} localizer fold {k}",
             epochs=localizer.best_epoch,
         ).model

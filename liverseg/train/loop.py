@@ -9,6 +9,13 @@ therefore ends with the same weights and metrics as an uninterrupted one (same b
 same machine). Early stopping follows Table 2 ("epochs stopping count"): training stops after
 ``patience`` epochs without a lower validation loss, and the best epoch's weights are kept
 (``final.keras``).
+
+The data are read one batch at a time (:class:`Batches`, a ``keras.utils.PyDataset``): batch
+``i`` of an epoch is the rows ``order[i * batch_size:(i + 1) * batch_size]`` of the arrays,
+so the arrays may be ``np.memmap`` files (:func:`liverseg.train.slices.build_slices` with a
+``folder``) and no epoch copies the training set. ``targets`` turns each batch's ``y`` into
+what the model's outputs are compared with (a mask from 0/1/2 labels, the multi-level targets
+of the tuning network), so these need not exist for the whole set at once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -66,6 +74,7 @@ def fit(
     seed: int | None = None,
     progress: bool = True,
     desc: str = "training",
+    targets: Callable[[Any], Any] | None = None,
 ) -> FitResult:
     """Train ``build()`` on ``train`` = (x, y), choosing the epoch on ``val``, resumably.
 
@@ -74,11 +83,17 @@ def fit(
             ``workdir`` holds no checkpoint. It runs under ``keras.utils.set_random_seed(seed)``.
         loss: what ``model.compile(loss=...)`` takes.
         train, val: ``(x, y)``; ``x`` an array or a dict of arrays (one per model input), ``y``
-            an array or a dict (one per output), all with the same first dimension. ``val``
-            ``None``: no early stopping, the last epoch is kept.
+            an array or a dict (one per output), all with the same first dimension. Any
+            object with ``len()`` whose ``[index_array]`` gives those rows as an array will
+            do (``np.memmap``, :class:`ConcatenatedRows`); only one batch is read at a time.
+            ``val`` ``None``: no early stopping, the last epoch is kept.
         workdir: the folder of this training's checkpoints, ``state.json`` and ``log.csv``.
         settings: optimizer, learning rate, batch size, epochs, patience, seed, precision,
             jit (``epochs``, ``patience``, ``seed`` override them).
+        targets: ``None`` (``y`` is the target) or a function applied to each batch of ``y``
+            (training and validation) that returns the batch's target, e.g.
+            ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
+            batch's rows only, one by one.
     Returns:
         :class:`FitResult`; when ``workdir`` holds a finished run, it is loaded, not retrained.
     """
@@ -107,16 +122,18 @@ def fit(
         keras.mixed_precision.set_dtype_policy(previous_policy)
     history = _read_log(workdir)[: state["epoch"]]
     n = _length(train[0])
+    val_batches = None if val is None else Batches(val[0], val[1], settings.batch_size,
+                                                   targets=targets)
     bar = tqdm(range(state["epoch"], epochs), desc=desc, unit="epoch", disable=not progress,
                initial=state["epoch"], total=epochs)
     for epoch in bar:
         reseed(model, seed, epoch)
         order = np.random.default_rng((seed, epoch)).permutation(n)
-        fitted = model.fit(_take(train[0], order), _take(train[1], order),
-                           batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
+        batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets)
+        fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
         row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1])}
-        if val is not None:
-            row["val_loss"] = float(_evaluate(model, val, settings.batch_size))
+        if val_batches is not None:
+            row["val_loss"] = float(_evaluate(model, val_batches))
         history.append(row)
         monitored = row.get("val_loss", row["loss"])
         if state["best_loss"] is None or monitored < state["best_loss"] or val is None:
@@ -154,21 +171,109 @@ def reseed(model: keras.Model, seed: int, epoch: int) -> None:
         variable.assign(np.array([base, i], dtype=variable.dtype))
 
 
-def _evaluate(model, data, batch_size) -> float:
-    result = model.evaluate(data[0], data[1], batch_size=batch_size, verbose=0)
+class Batches(keras.utils.PyDataset):
+    """``(x, y)`` batches of arrays read one batch at a time, in a given order.
+
+    Batch ``i`` holds the rows ``order[i * batch_size:(i + 1) * batch_size]`` (``order``
+    ``None``: the rows in their own order) of ``x`` and ``y`` (arrays, dicts or lists of
+    arrays, or anything with ``len()`` and ``[index_array]``), with ``targets`` applied to
+    the ``y`` part; the last batch may be smaller. The rows of a batch are read in increasing
+    order (sequential reads of a ``np.memmap``) and put back in ``order``'s. Only the batch is
+    in memory: the arrays are never indexed as a whole. ``kwargs`` go to
+    ``keras.utils.PyDataset`` (``workers``, ``use_multiprocessing``, ``max_queue_size``);
+    :func:`fit` keeps the default single worker: with ``workers`` > 1, Keras 3.15 on JAX
+    feeds the first epoch of a new model's batches in another order (the batch its build
+    step took comes last), which would break the resumed-run guarantee. On TensorFlow the
+    batches are still read ahead (``tf.data`` prefetch).
+    """
+
+    def __init__(self, x, y, batch_size: int, order: np.ndarray | None = None,
+                 targets: Callable[[Any], Any] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y, self.targets = x, y, targets
+        self.batch_size = int(batch_size)
+        self.n = _length(x)
+        if _length(y) != self.n:
+            raise ValueError(f"x has {self.n} rows but y {_length(y)}")
+        if order is not None:
+            order = np.asarray(order, dtype=np.int64)
+            if order.shape != (self.n,):
+                raise ValueError(f"order has shape {order.shape}, expected ({self.n},)")
+        self.order = order
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} of {len(self)}")
+        start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
+        rows = slice(start, stop) if self.order is None else self.order[start:stop]
+        y = _take(self.y, rows)
+        return _take(self.x, rows), (y if self.targets is None else self.targets(y))
+
+
+class ConcatenatedRows:
+    """The rows of several arrays one after the other, without copying them into one array.
+
+    ``len()`` is the total number of rows; ``[index]`` (an integer index array or a slice)
+    returns those rows as one new array, so it can stand for ``np.concatenate(parts)`` in
+    :func:`fit`'s data.
+    """
+
+    def __init__(self, *parts):
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.shape = (int(self.starts[-1]),) + tuple(parts[0].shape[1:])
+        self.dtype = np.result_type(*[p.dtype for p in parts])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        index = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        out = np.empty((len(index),) + self.shape[1:], self.dtype)
+        part_of = np.searchsorted(self.starts, index, side="right") - 1
+        for k, part in enumerate(self.parts):
+            mine = np.flatnonzero(part_of == k)
+            if len(mine):
+                out[mine] = part[index[mine] - self.starts[k]]
+        return out
+
+
+def _evaluate(model, batches) -> float:
+    result = model.evaluate(batches, verbose=0)
     return result[0] if isinstance(result, (list, tuple)) else result
 
 
 def _length(x) -> int:
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
-def _take(x, order):
     if isinstance(x, dict):
-        return {k: v[order] for k, v in x.items()}
+        return len(next(iter(x.values())))
     if isinstance(x, (list, tuple)):
-        return [v[order] for v in x]
-    return x[order]
+        return len(x[0])
+    return len(x)
+
+
+def _take(x, rows):
+    """The ``rows`` (a slice or an index array) of an array, dict or list of arrays, as new
+    in-memory arrays."""
+    if isinstance(x, dict):
+        return {k: _rows(v, rows) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rows(v, rows) for v in x]
+    return _rows(x, rows)
+
+
+def _rows(array, rows) -> np.ndarray:
+    if isinstance(rows, slice):
+        return np.array(array[rows])
+    increasing = np.argsort(rows, kind="stable")
+    read = np.asarray(array[rows[increasing]])  # sorted: sequential reads of a memmap
+    out = np.empty_like(read)
+    out[increasing] = read
+    return out
 
 
 def _read_state(workdir: Path) -> dict:

@@ -17,6 +17,7 @@ the history (Table 5's rows) is ``workdir/history.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from liverseg import losses, patches
 from liverseg.config import Profile
 from liverseg.io.atomic import atomic_write_text
 from liverseg.predict import predict_tuned
-from liverseg.train.loop import fit
+from liverseg.train.loop import ConcatenatedRows, fit
 from liverseg.train.scores import overlap_scores
 
 
@@ -69,7 +70,8 @@ def self_train(
     st, batch = settings.self_training, settings.inference.batch_size
     n_levels = len(settings.tuning.output_names)
     loss = losses.multi_level_losses(n_levels, scheme=settings.train.loss_scheme)
-    val_xy = _inputs(val, n_levels)
+    targets = functools.partial(losses.multi_level_targets, n_levels=n_levels)  # per batch
+    val_xy = _inputs(val)
 
     def row(model, iteration, n_patches, pairs, pseudo_dice=None):
         entry = {"iteration": iteration, "patches_added": n_patches, "training_pairs": pairs,
@@ -91,18 +93,19 @@ def self_train(
             p_labels = (predict_tuned(model, p_images, p_priors, batch) > 0.5).astype(np.float32)
         else:
             p_labels = p_annotations
-        x = np.concatenate([train[0], p_images])
-        prior = np.concatenate([train[1], p_priors])
-        y = np.concatenate([train[2], p_labels])
+        # X ∪ P, Y ∪ S: read batch by batch from both, never copied into one array
+        x = {"image": ConcatenatedRows(train[0][..., None], p_images[..., None]),
+             "prior": ConcatenatedRows(train[1][..., None], p_priors[..., None])}
+        y = ConcatenatedRows(train[2], p_labels)
         previous = model
         result = fit(
-            lambda: _copy(previous), loss, _inputs((x, prior, y), n_levels), val_xy,
+            lambda: _copy(previous), loss, (x, y), val_xy,
             workdir / f"round-{iteration}", settings.train, epochs=st.fine_tune_epochs,
             seed=settings.train.seed + iteration, progress=progress,
-            desc=f"{desc} self-training round {iteration}",
+            desc=f"{desc} self-training round {iteration}", targets=targets,
         )
         model = result.model
-        history.append(row(model, iteration, int(len(p_images)), int(len(x)),
+        history.append(row(model, iteration, int(len(p_images)), int(len(y)),
                            overlap_scores(p_labels, p_annotations)["dice"]))
         atomic_write_text(workdir / "history.json", json.dumps(history, indent=1))
         score = history[-1]["val"][st.metric]
@@ -126,7 +129,8 @@ def _copy(model: keras.Model) -> keras.Model:
     return clone
 
 
-def _inputs(data, n_levels):
+def _inputs(data):
+    """``fit``'s ``(x, y)`` of ``(images, priors, targets)``: ``y`` the ``(N, S, S)`` masks, made
+    multi-level batch by batch by ``fit``'s ``targets``."""
     images, priors, targets = data
-    return ({"image": images[..., None], "prior": priors[..., None]},
-            losses.multi_level_targets(targets[..., None], n_levels))
+    return {"image": images[..., None], "prior": priors[..., None]}, targets

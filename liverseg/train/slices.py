@@ -9,21 +9,43 @@ exactly as :mod:`liverseg.inference` does with a volume to segment.
 
 Which slices a network learns from may depend on the labels (``training_indices``); what it
 is validated or tested on never does: validation and test use every slice of their patients.
+
+Memory. :func:`build_slices` without a ``folder`` holds every slice in RAM (9 bytes a pixel:
+float32 input and HU, uint8 label; a 512 × 512 slice is 2.4 MB, LiTS's ~58 000 axial slices
+~135 GB). With a ``folder`` it writes the three stacks case by case into ``.npy`` files there
+and returns read-only ``np.memmap`` views of them, holding at most one case's slices at a time;
+:func:`liverseg.train.loop.fit` then reads one batch at a time. Layout::
+
+    folder/index.json                     format, case ids and slice counts, plane, size,
+                                          structure, liver margin, preprocessing; shapes, dtypes
+    folder/images.npy  hu.npy  labels.npy  (N, S, S) float32, float32, uint8
+
+Each file is written beside its name and renamed when complete (:mod:`liverseg.io.atomic`),
+``index.json`` last, so a folder with an ``index.json`` is complete; it is reused by a later
+call with the same cases and settings, and rebuilt otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import os
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from liverseg.datasets.planes import to_slices
 from liverseg.errors import InvalidDataError
+from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.resample import to_model_size
 from liverseg.labels import LESION, LIVER
 from liverseg.preprocess import PreprocessConfig, liver_region, mask_outside, preprocess
 
 STRUCTURES = ("liver", "lesion")
+INDEX = "index.json"
+FORMAT = "liverseg-slices/1"
+ARRAYS = ("images", "hu", "labels")
 
 
 @dataclasses.dataclass
@@ -39,7 +61,12 @@ class SliceSet:
         return len(self.images)
 
     def take(self, index) -> "SliceSet":
-        """The slices at ``index`` (an index array or boolean mask)."""
+        """The slices at ``index`` (an index array or boolean mask).
+
+        On a set built in a folder (``np.memmap`` arrays) the chosen slices are read into
+        memory: ``len(index) × S² × 9`` bytes (a sorted index array reads the files in order).
+        A slice object (``take(slice(a, b))``) keeps memmap views and reads nothing.
+        """
         return SliceSet(self.images[index], self.hu[index], self.labels[index], self.case_ids[index])
 
     def of_cases(self, case_ids: Iterable[str]) -> "SliceSet":
@@ -47,7 +74,9 @@ class SliceSet:
         return self.take(np.isin(self.case_ids, list(case_ids)))
 
     def target(self, structure: str) -> np.ndarray:
-        """``(N, S, S)`` float32 0/1 mask of ``"liver"`` (label ≥ 1) or ``"lesion"`` (label 2)."""
+        """``(N, S, S)`` float32 0/1 mask of ``"liver"`` (label ≥ 1) or ``"lesion"`` (label 2);
+        in memory (4 bytes a pixel) even for memmap labels: to train, pass ``labels`` and
+        :func:`target_mask` as :func:`liverseg.train.loop.fit`'s per-batch ``targets``."""
         return target_mask(self.labels, structure)
 
 
@@ -90,17 +119,98 @@ def case_slices(
 
 
 def build_slices(cases, plane: str, size: int, preprocess_config: PreprocessConfig | None = None,
-                 structure: str = "liver", liver_margin: int = 2) -> SliceSet:
-    """:func:`case_slices` of several cases, concatenated in their order."""
-    parts = [case_slices(c, plane, size, preprocess_config, structure, liver_margin) for c in cases]
-    if not parts:
+                 structure: str = "liver", liver_margin: int = 2,
+                 folder: str | os.PathLike | None = None) -> SliceSet:
+    """:func:`case_slices` of several cases, concatenated in their order.
+
+    ``folder`` ``None``: in-memory arrays. Otherwise the stacks are written case by case into
+    ``.npy`` files in ``folder`` and returned as read-only ``np.memmap`` arrays (same values,
+    dtypes and order; see the module doc); building holds one case's slices at a time, and a
+    complete folder made from the same cases and settings is reused as it is.
+    """
+    cases = list(cases)
+    if not cases:
         raise InvalidDataError("no cases to cut into slices")
+    if folder is not None:
+        return _build_in_folder(Path(folder), cases, plane, size, preprocess_config, structure,
+                                liver_margin)
+    parts = [case_slices(c, plane, size, preprocess_config, structure, liver_margin) for c in cases]
     return SliceSet(
         np.concatenate([p.images for p in parts]),
         np.concatenate([p.hu for p in parts]),
         np.concatenate([p.labels for p in parts]),
         np.concatenate([p.case_ids for p in parts]),
     )
+
+
+def _build_in_folder(folder: Path, cases, plane, size, preprocess_config, structure,
+                     liver_margin) -> SliceSet:
+    counts = [int(to_slices(c.image.array, plane).shape[0]) for c in cases]  # views: no copy
+    key = {"format": FORMAT, "case_ids": [str(c.case_id) for c in cases], "counts": counts,
+           "plane": plane, "size": int(size), "structure": structure,
+           "liver_margin": int(liver_margin), "preprocess": _settings_of(preprocess_config)}
+    key = json.loads(json.dumps(key))  # tuples → lists, as read back
+    found = _open_folder(folder, key)
+    if found is not None:
+        return found
+    (folder / INDEX).unlink(missing_ok=True)  # the folder is incomplete until it is back
+    total, start, stacks = sum(counts), 0, {}
+    with contextlib.ExitStack() as temporaries:
+        paths = {name: temporaries.enter_context(atomic_path(folder / f"{name}.npy"))
+                 for name in ARRAYS}
+        for case, count in zip(cases, counts):
+            part = case_slices(case, plane, size, preprocess_config, structure, liver_margin)
+            if len(part) != count:
+                raise InvalidDataError(f"case {case.case_id}: {len(part)} slices, expected {count}")
+            for name in ARRAYS:
+                array = getattr(part, name)
+                if name not in stacks:
+                    stacks[name] = np.lib.format.open_memmap(
+                        paths[name], mode="w+", dtype=array.dtype,
+                        shape=(total,) + array.shape[1:])
+                stacks[name][start:start + count] = array
+            start += count
+            del part
+        layout = {name: {"shape": list(array.shape), "dtype": array.dtype.str}
+                  for name, array in stacks.items()}
+        for array in stacks.values():
+            array.flush()
+        stacks.clear()  # close the maps before the renames
+    atomic_write_text(folder / INDEX, json.dumps({**key, "arrays": layout}, indent=1))
+    found = _open_folder(folder, key)
+    if found is None:
+        raise InvalidDataError("the slice folder just written does not read back", folder)
+    return found
+
+
+def _open_folder(folder: Path, key: dict) -> SliceSet | None:
+    """The complete slice folder made with ``key``, or ``None`` (absent, other, incomplete)."""
+    try:
+        index = json.loads((folder / INDEX).read_text())
+    except (OSError, ValueError):
+        return None
+    if {k: index.get(k) for k in key} != key:
+        return None
+    try:
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    except (OSError, ValueError):
+        return None
+    for name, array in arrays.items():
+        expected = index.get("arrays", {}).get(name, {})
+        if list(array.shape) != expected.get("shape") or array.dtype.str != expected.get("dtype"):
+            return None
+    case_ids = np.repeat(np.array(key["case_ids"], dtype=object), key["counts"])
+    if len(case_ids) != len(arrays["images"]):
+        return None
+    return SliceSet(arrays["images"], arrays["hu"], arrays["labels"], case_ids)
+
+
+def _settings_of(config) -> dict | None:
+    if config is None:
+        return None
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    return dataclasses.asdict(config)
 
 
 def training_indices(labels: np.ndarray, structure: str, empty_fraction: float,

@@ -62,7 +62,10 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     ``cases`` (a list of :class:`~liverseg.datasets.base.Case`) defaults to
     :func:`load_cases`. Rerunning with the same ``out`` resumes: finished networks are loaded,
     a network that was being trained continues from its last epoch. A different settings tree
-    in an existing ``out`` is refused.
+    in an existing ``out`` is refused. With more than 30 cases (``settings.n_cases`` ``None``
+    or > 30) the slices are kept on disk, in ``work/{plane}/{structure}/slices/{train,val,test}``
+    (``np.memmap``, :func:`~liverseg.train.slices.build_slices` with a ``folder``), instead of in
+    RAM; a resumed run reuses them.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,8 +88,11 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     for plane in settings.planes:
         for structure in structures:
             subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
-                                    settings.preprocess, structure, settings.inference.liver_margin)
-                       if ids else None for ids in split]
+                                    settings.preprocess, structure, settings.inference.liver_margin,
+                                    folder=(out / "work" / plane / structure / "slices" / subset
+                                            if settings.n_cases is None or settings.n_cases > 30
+                                            else None))
+                       if ids else None for subset, ids in zip(split._fields, split)]
             cascade = train_cascade(subsets[0], subsets[1], structure, settings,
                                     out / "work" / plane / structure, test=subsets[2],
                                     progress=progress)
