@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -43,6 +42,7 @@ from liverseg.datasets.slice_store import SliceBatches, SliceStore  # noqa: E402
 from liverseg.datasets.synthetic import case_seed, make_case  # noqa: E402
 from liverseg.io import read_volume, write_volume  # noqa: E402
 from liverseg.preprocess import preprocess  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 try:
     from tests.dicom_fixtures import write_dicom_series
@@ -163,22 +163,13 @@ def run_case(index: int, args, workdir: Path, timer: StageTimer, checks: dict, s
     sizes.setdefault("dicom_series", []).append(folder_mb(dicom))
 
 
-def machine_info() -> dict:
+def library_versions() -> dict:
     import nibabel
     import pydicom
     import tifffile
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "nibabel": nibabel.__version__,
-        "pydicom": pydicom.__version__,
-        "tifffile": tifffile.__version__,
-    }
+    return {"nibabel": nibabel.__version__, "pydicom": pydicom.__version__,
+            "tifffile": tifffile.__version__}
 
 
 def main(argv=None) -> dict:
@@ -195,7 +186,7 @@ def main(argv=None) -> dict:
         "benchmark": "data_pipeline",
         "config": {"cases": args.cases, "shape_zyx": [args.slices, args.size, args.size], "seed": args.seed,
                    "planes": list(PLANES)},
-        "machine": machine_info(),
+        "machine": {**machine_info(), **library_versions()},
         "stages": timer.summary(),
         "disk_mb_median": {name: round(statistics.median(v), 2) for name, v in sizes.items()},
         "checks": {name: bool(all(v)) for name, v in checks.items()},

@@ -37,7 +37,6 @@ import functools
 import inspect
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -45,6 +44,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _machine import device_name, machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # liverseg from this checkout
@@ -394,28 +395,6 @@ def runtime_info(keras) -> dict:
     return info
 
 
-def device_name(keras) -> str:  # as benchmarks/train_step.py
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return str(jax.devices()[0])
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        return gpus[0].name if gpus else f"CPU ({platform.processor() or platform.machine()})"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return "unknown"
-
-
-# --------------------------------------------------------------------------------------
-# Setting up (phantom, model folder) and running the measurement
-
-
 def write_phantom(args, folder: Path):
     import numpy as np
 
@@ -476,20 +455,6 @@ def dice_scores(output: Path, reference) -> dict:
             "lesion_dice": round(float(dice(label == 2, reference == 2)), 4),
             "output_liver_voxels": int(np.count_nonzero(label >= 1)),
             "reference_liver_voxels": int(np.count_nonzero(reference >= 1))}
-
-
-def machine_info() -> dict:
-    import numpy as np
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "keras_backend_env": os.environ.get("KERAS_BACKEND"),
-    }
 
 
 def main(argv=None) -> dict:
@@ -574,7 +539,8 @@ def main(argv=None) -> dict:
             "split": not args.no_split,
             "in_process": args.in_process,
         },
-        "machine": {**machine_info(), **measured["runtime"],
+        "machine": {**machine_info(), "keras_backend_env": os.environ.get("KERAS_BACKEND"),
+                    **measured["runtime"],
                     "loadavg_1min_around_segment_file": measured["loadavg_1min"]},
         "seconds": {
             "segment_file": measured["wall_seconds"],

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import resource
 import statistics
 import sys
 import time
 
 import numpy as np
+from _machine import device_name
 
 
 def parse_args(argv=None):
@@ -33,24 +33,6 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def device_name(keras) -> str:
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return str(jax.devices()[0])
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        return gpus[0].name if gpus else f"CPU ({platform.processor() or platform.machine()})"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return "unknown"
 
 
 def main(argv=None) -> dict:
