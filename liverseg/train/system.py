@@ -120,6 +120,3 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
                 "this folder holds a run with other settings; choose a new --out or delete it", out)
         return
     atomic_write_text(path, text)
-
-
-
