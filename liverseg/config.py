@@ -21,6 +21,7 @@ from liverseg.datasets.planes import PLANES
 from liverseg.preprocess import PreprocessConfig
 
 PATCH_ARRANGEMENTS = ("space_to_depth", "tiles")
+RESIDUAL_MERGES = ("add", "concat")
 DATASETS = ("synthetic", "lits", "ircadb")
 OPTIMIZERS = ("adam", "sgd", "adamw")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -109,6 +110,11 @@ class TuningConfig(_Serializable):
     (16 filters, one attention map per level, 10 k; full-width location features would add
     6.3 M). The paper's odd total also suggests an odd
     number of 1-channel output convs; four side outputs give an even one.
+
+    ``residual_merge``: ``"add"`` (He et al.'s residual learning, "a function with reference to
+    the input feature map"; the default, which the count above assumes) or ``"concat"`` (the
+    Fig. 11 text's "concatenating the input": the block's input is concatenated to its output
+    and a 1×1 convolution brings the width back to the block's filters).
     """
 
     image_size: int = 512
@@ -127,6 +133,7 @@ class TuningConfig(_Serializable):
     convbox_filters: int = 16  # width of the ConvBox's first two convs
     convbox_channels: Optional[int] = 1  # 1: one attention map per level; None: skip's width
     residual: bool = True
+    residual_merge: str = "add"  # "add" (He et al.) or "concat" (Fig. 11's text)
     deep_supervision: bool = True
     batch_norm: bool = False  # BatchNorm in the residual blocks (ASPP always has it)
     upsampling: str = "bilinear"  # "bilinear" (parameter-free, as in DeepLab) or "transpose"
@@ -137,6 +144,10 @@ class TuningConfig(_Serializable):
             raise ValueError(
                 f"patch_arrangement must be one of {PATCH_ARRANGEMENTS}, "
                 f"got {self.patch_arrangement!r}"
+            )
+        if self.residual_merge not in RESIDUAL_MERGES:
+            raise ValueError(
+                f"residual_merge must be one of {RESIDUAL_MERGES}, got {self.residual_merge!r}"
             )
         bad = [lv for lv in self.patch_levels if not 2 <= lv <= self.depth]
         if bad:
@@ -325,6 +336,30 @@ class InferenceConfig(_Serializable):
 
 
 @dataclass
+class ExperimentConfig(_Serializable):
+    """How the experiment chapters compare settings (:mod:`liverseg.experiments`).
+
+    Each variant is trained once per seed in ``seeds`` (``train.seed``) on the same split and
+    scored on the test patients along ``plane`` (the paper's Tables 3–5 are axial).
+    ``test_phantoms`` (synthetic data only): this many more phantoms, from another seed than
+    the training data, join the split's test patients — a 70/20/10 split of a dozen phantoms
+    tests on one patient, and held-out phantoms cost only inference.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    plane: str = "axial"
+    test_phantoms: int = 0
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("experiments.seeds must name at least one seed")
+        if self.plane not in PLANES:
+            raise ValueError(f"experiments.plane must be one of {PLANES}, got {self.plane!r}")
+        if self.test_phantoms < 0:
+            raise ValueError(f"experiments.test_phantoms must be >= 0, got {self.test_phantoms}")
+
+
+@dataclass
 class Profile(_Serializable):
     """Every setting a run depends on; saved with every model folder and results file."""
 
@@ -342,6 +377,7 @@ class Profile(_Serializable):
     self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
 
     def __post_init__(self):
         for sub in (self.localization, self.tuning):
@@ -363,8 +399,16 @@ class Profile(_Serializable):
         "preprocess": PreprocessConfig, "localization": LocalizationConfig,
         "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
         "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
-        "inference": InferenceConfig,
+        "inference": InferenceConfig, "experiments": ExperimentConfig,
     }
+
+    def for_dataset(self, dataset: str) -> "Profile":
+        """This profile on ``dataset`` (``"synthetic"``, ``"lits"``, ``"ircadb"``); a real dataset
+        gets no held-out phantoms (``experiments.test_phantoms`` = 0)."""
+        changes: dict[str, Any] = {"dataset": dataset}
+        if dataset != "synthetic":
+            changes["experiments.test_phantoms"] = 0
+        return self.replace(**changes)
 
     def replace(self, **changes) -> "Profile":
         """A copy with some top-level fields or dotted sub-fields changed.
@@ -401,6 +445,7 @@ def _smoke() -> Profile:
                           prior_folds=1, jit_compile=False),
         patches=PatchConfig(levels=(2, 3)),
         self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
+        experiments=ExperimentConfig(seeds=(0,), test_phantoms=2),
     )
 
 
@@ -419,6 +464,7 @@ def _demo() -> Profile:
         train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=15, early_stopping_patience=5,
                           jit_compile=False),
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
+        experiments=ExperimentConfig(test_phantoms=4),
     )
 
 

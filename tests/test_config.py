@@ -109,3 +109,20 @@ def test_config_module_does_not_import_keras():
     code = "import sys, liverseg.config; print('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_but_other_settings_do_not(tmp_path):
+    from liverseg.errors import InvalidDataError
+    from liverseg.train.system import _check_same_settings
+
+    settings = profile("demo")
+    saved = settings.to_dict()
+    del saved["experiments"]  # written by a version without this setting
+    (tmp_path / "settings.json").write_text(json.dumps(saved))
+    _check_same_settings(tmp_path, settings)
+    _check_same_settings(tmp_path, settings.replace(**{"experiments.seeds": (7,)}))
+    with pytest.raises(InvalidDataError, match="other settings"):
+        _check_same_settings(tmp_path, settings.replace(**{"train.epochs": 3}))
+    (tmp_path / "settings.json").write_text('{"name": 1}')
+    with pytest.raises(InvalidDataError, match="unreadable settings"):
+        _check_same_settings(tmp_path, settings)

@@ -25,7 +25,7 @@ from liverseg import losses, models
 from liverseg.config import Profile
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.predict import predict_priors, predict_probability, predict_tuned
-from liverseg.train.loop import fit
+from liverseg.train.loop import FitResult, fit
 from liverseg.train.scores import overlap_scores
 from liverseg.train.self_training import self_train
 from liverseg.train.slices import SliceSet, target_mask, training_indices
@@ -40,6 +40,17 @@ class Cascade:
     report: dict
     localizer_path: Path  # the saved networks (Grad-CAM's sub-models keep the live
     tuner_path: Path      # objects from being saved again, so copy these files)
+
+
+@dataclasses.dataclass
+class Front:
+    """The first half of a cascade: the localizer and the ROI priors the tuner learns and is
+    judged with. Arrays ``(N, S, S)`` float32 0/1; ``test`` is ``None`` without test slices."""
+
+    localizer: FitResult
+    train_priors: np.ndarray
+    val_priors: np.ndarray
+    test_priors: np.ndarray | None
 
 
 def train_cascade(
@@ -60,58 +71,97 @@ def train_cascade(
     validation (and test) scores of the localizer and the tuner, Algorithm 1's history.
     """
     workdir = Path(workdir)
-    t = settings.train
-    # the chosen slices are read into memory (SliceSet.take); validation stays as given (a
-    # memmap is read batch by batch); targets are made per batch from the 0/1/2 labels
-    chosen = train.take(training_indices(train.labels, structure, t.empty_slice_fraction, t.seed))
-    x, xv = chosen.images[..., None], val.images[..., None]
+    chosen = choose_training_slices(train, structure, settings)
     tag = f"{workdir.parent.name}/{structure}" if workdir.parent.name else structure
-
-    localizer = _fit_localizer(settings, structure, (x, chosen.labels), (xv, val.labels),
-                               workdir / "localizer", progress, f"{tag} localizer")
-    train_priors = _cached(workdir / "priors_train.npy",
-                           lambda: out_of_fold_priors(chosen, structure, settings, workdir,
-                                                       localizer, progress, tag))
-    val_priors = _cached(workdir / "priors_val.npy",
-                         lambda: predict_priors(localizer.model, val.images, val.hu, settings.prior,
-                                                settings.inference.batch_size))
-
-    n_levels = len(settings.tuning.output_names)
-    tuner = fit(
-        lambda: models.build_tuning_net(settings),
-        losses.multi_level_losses(n_levels, scheme=t.loss_scheme),
-        ({"image": x, "prior": train_priors[..., None]}, chosen.labels),
-        ({"image": xv, "prior": val_priors[..., None]}, val.labels),
-        workdir / "tuner", t, progress=progress, desc=f"{tag} tuner",
-        targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
-    )
-    test_inputs = None
-    if test is not None and len(test):
-        test_priors = _cached(workdir / "priors_test.npy",
-                              lambda: predict_priors(localizer.model, test.images, test.hu,
-                                                     settings.prior, settings.inference.batch_size))
-        test_inputs = (test.images, test_priors, test.target(structure))
-    tuned, history, tuned_path = self_train(
-        tuner.model,
-        (chosen.images, train_priors, chosen.target(structure)),
-        (val.images, val_priors, val.target(structure)),
-        test_inputs, settings, workdir / "self_training", progress=progress, desc=tag,
-    )
+    front = train_front(chosen, val, test, structure, settings, workdir, progress, tag)
+    tuner = train_tuner(chosen, val, front, structure, settings, workdir / "tuner", progress,
+                        f"{tag} tuner")
+    tuned, history, tuned_path = self_train_tuner(tuner.model, chosen, val, test, front,
+                                                  structure, settings, workdir / "self_training",
+                                                  progress, tag)
     batch = settings.inference.batch_size
     report = {
         "structure": structure,
         "train_slices": int(len(chosen)), "val_slices": int(len(val)),
-        "localizer": {"best_epoch": localizer.best_epoch, "log": localizer.history,
-                      "val": overlap_scores(predict_probability(localizer.model, val.images, batch),
-                                            val.target(structure))},
+        "localizer": {"best_epoch": front.localizer.best_epoch, "log": front.localizer.history,
+                      "val": overlap_scores(predict_probability(front.localizer.model, val.images,
+                                                                batch), val.target(structure))},
         "tuner": {"best_epoch": tuner.best_epoch, "log": tuner.history,
-                  "val": overlap_scores(predict_tuned(tuned, val.images, val_priors, batch),
+                  "val": overlap_scores(predict_tuned(tuned, val.images, front.val_priors, batch),
                                         val.target(structure))},
         "self_training": history,
-        "prior_recall_val": _prior_recall(val_priors, val.target(structure)),
+        "prior_recall_val": _prior_recall(front.val_priors, val.target(structure)),
     }
     atomic_write_text(workdir / "report.json", json.dumps(report, indent=1))
-    return Cascade(localizer.model, tuned, report, localizer.path, tuned_path or tuner.path)
+    return Cascade(front.localizer.model, tuned, report, front.localizer.path,
+                   tuned_path or tuner.path)
+
+
+def choose_training_slices(train: SliceSet, structure: str, settings: Profile) -> SliceSet:
+    """The training slices a cascade learns from, in memory: every slice with ``structure``
+    plus ``train.empty_slice_fraction`` of the others (drawn with ``train.seed``)."""
+    t = settings.train
+    return train.take(training_indices(train.labels, structure, t.empty_slice_fraction, t.seed))
+
+
+def train_front(chosen: SliceSet, val: SliceSet, test: SliceSet | None, structure: str,
+                settings: Profile, workdir: str | Path, progress: bool = True,
+                tag: str = "") -> Front:
+    """Train the localizer in ``workdir/localizer`` and make the priors of every subset.
+
+    Training priors are out-of-fold (:func:`out_of_fold_priors`), validation and test priors
+    come from the final localizer; all are cached as ``priors_{train,val,test}.npy`` in
+    ``workdir``, so a second call with the same folder trains and predicts nothing.
+    """
+    workdir = Path(workdir)
+    batch = settings.inference.batch_size
+    localizer = _fit_localizer(settings, structure, (chosen.images[..., None], chosen.labels),
+                               (val.images[..., None], val.labels), workdir / "localizer",
+                               progress, f"{tag} localizer".strip())
+    train_priors = _cached(workdir / "priors_train.npy",
+                           lambda: out_of_fold_priors(chosen, structure, settings, workdir,
+                                                       localizer, progress, tag))
+    val_priors = _cached(workdir / "priors_val.npy",
+                         lambda: predict_priors(localizer.model, val.images, val.hu,
+                                                settings.prior, batch))
+    test_priors = None
+    if test is not None and len(test):
+        test_priors = _cached(workdir / "priors_test.npy",
+                              lambda: predict_priors(localizer.model, test.images, test.hu,
+                                                     settings.prior, batch))
+    return Front(localizer, train_priors, val_priors, test_priors)
+
+
+def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, settings: Profile,
+                workdir: str | Path, progress: bool = True, desc: str = "tuner") -> FitResult:
+    """Train the tuning network with the multi-level loss (``train.loss_scheme``) on the
+    chosen slices and their priors, choosing the epoch on the validation slices."""
+    n_levels = len(settings.tuning.output_names)
+    return fit(
+        lambda: models.build_tuning_net(settings),
+        losses.multi_level_losses(n_levels, scheme=settings.train.loss_scheme),
+        ({"image": chosen.images[..., None], "prior": front.train_priors[..., None]},
+         chosen.labels),
+        ({"image": val.images[..., None], "prior": front.val_priors[..., None]}, val.labels),
+        workdir, settings.train, progress=progress, desc=desc,
+        targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
+    )
+
+
+def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: SliceSet | None,
+                     front: Front, structure: str, settings: Profile, workdir: str | Path,
+                     progress: bool = True, tag: str = ""):
+    """Algorithm 1 on a trained tuner (:func:`liverseg.train.self_training.self_train`), with
+    the test slices scored in its history when there are any."""
+    test_inputs = None
+    if test is not None and len(test):
+        test_inputs = (test.images, front.test_priors, test.target(structure))
+    return self_train(
+        tuner,
+        (chosen.images, front.train_priors, chosen.target(structure)),
+        (val.images, front.val_priors, val.target(structure)),
+        test_inputs, settings, workdir, progress=progress, desc=tag,
+    )
 
 
 def localizer_targets(labels: np.ndarray, structure: str) -> np.ndarray:

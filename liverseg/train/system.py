@@ -56,6 +56,19 @@ def load_cases(settings: Profile, data_dir=None, progress: bool = True) -> list:
     return cases
 
 
+HELD_OUT_SEED = 12345  # phantoms of this dataset seed are never trained on
+
+
+def held_out_phantoms(settings: Profile, n_cases: int) -> list:
+    """``n_cases`` phantoms like :func:`load_cases`'s but of another dataset seed
+    (``HELD_OUT_SEED + split.seed``), so none of them is in the training data."""
+    from liverseg.datasets import synthetic
+
+    size = settings.image_size
+    return list(synthetic.iter_cases(n_cases, seed=HELD_OUT_SEED + settings.split.seed,
+                                     shape=(size // 2, size, size)))
+
+
 def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bool = True) -> Path:
     """Train every network of the system; return the model folder ``out/model``.
 
@@ -112,10 +125,22 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
 
 
 def _check_same_settings(out: Path, settings: Profile) -> None:
+    """Refuse to resume a run of other settings. The saved tree is read back through
+    :class:`Profile` first, so a run saved before a setting existed (which then takes its
+    default) resumes when that default is what ``settings`` holds; ``experiments`` (which
+    training does not read) may differ."""
     path = out / "settings.json"
     text = json.dumps(settings.to_dict(), indent=1, sort_keys=True)
     if path.is_file():
-        if path.read_text() != text:
+        try:
+            saved = Profile.from_dict(json.loads(path.read_text())).to_dict()
+            saved = json.loads(json.dumps(saved))  # tuples → lists, as ``current``
+        except (ValueError, TypeError) as error:
+            raise InvalidDataError(f"unreadable settings ({error})", path) from error
+        current = json.loads(text)
+        for tree in (saved, current):
+            tree.pop("experiments")  # the experiment chapters' settings; training ignores them
+        if saved != current:
             raise InvalidDataError(
                 "this folder holds a run with other settings; choose a new --out or delete it", out)
         return

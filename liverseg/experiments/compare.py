@@ -1,0 +1,375 @@
+"""Fair comparisons of tuning-network settings: variants × seeds, scored per held-out patient.
+
+Every experiment chapter asks "does this part of the paper help?" the same way: the same split
+of the same cases, one set of slices, and for each seed and each variant (a named set of
+setting changes) the cascade of :mod:`liverseg.train.cascade` trained along one plane, then
+its tuning network scored on every **test** patient (never on the validation slices that chose
+its epoch).
+
+Work is kept in a **store** folder shared by every chapter of a run and keyed by the settings
+it depends on, so nothing is trained twice: variants that leave the localizer and its priors
+alone share them; a variant that equals one another chapter trained (the profile's own
+settings, say) is read back; a chapter executed again re-reads instead of re-training::
+
+    store/slices/{plane}-{structure}/{train,val,test}/    the slices (memmaps, built once)
+    store/seed-{s}/front-{key}/       localizer, priors_{train,val,test}.npy  (:func:`front_key`)
+    store/seed-{s}/tuner-{key}/tuner/           the tuning network          (:func:`tuner_key`)
+    store/seed-{s}/tuner-{key}/rounds-{key}/    Algorithm 1's rounds and ``scores.json``
+
+Scores are those of :func:`liverseg.train.scores.overlap_scores` (accuracy, Dice, foreground
+IoU, mIoU of background and foreground) of the slices of one test patient stacked together at
+the model's input size, thresholded at 0.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+import keras
+
+from liverseg import __version__
+from liverseg.config import Profile
+from liverseg.datasets.split import Split, split_cases
+from liverseg.errors import InvalidDataError
+from liverseg.io.atomic import atomic_write_text
+from liverseg.train.cascade import (Front, choose_training_slices, self_train_tuner,
+                                    train_front, train_tuner)
+from liverseg.train.loop import FitResult
+from liverseg.train.scores import overlap_scores
+from liverseg.train.slices import SliceSet, build_slices
+
+METRICS = ("accuracy", "dice", "iou", "miou")
+# settings a variant may not change: all variants of a comparison share the cases and slices
+SHARED = ("name", "image_size", "n_cases", "dataset", "planes", "preprocess", "split")
+COLLAPSE_DICE = 0.05  # a test Dice below this while the reference has the structure
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row of a comparison: a name and the settings it changes (``Profile.replace`` keys)."""
+
+    name: str
+    changes: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"variant name {self.name!r} must be a plain folder name")
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The runs of a comparison and what they measured (``results.json``)."""
+
+    experiment: str
+    plane: str
+    structure: str
+    seeds: list[int]
+    variants: dict[str, dict]
+    runs: list[dict]
+    split: dict
+    settings: dict
+    seconds: float
+
+    def runs_of(self, variant: str) -> list[dict]:
+        """The runs of one variant, one per seed, in seed order."""
+        return [run for run in self.runs if run["variant"] == variant]
+
+    def summary(self) -> dict[str, dict]:
+        """Per variant and metric: the mean ± sd over seeds of the per-seed mean over test
+        patients, and the share of seeds whose tuner collapsed to (almost) nothing."""
+        table = {}
+        for name in self.variants:
+            runs = self.runs_of(name)
+            row = {metric: spread([run["test_mean"][metric] for run in runs]) for metric in METRICS}
+            row["val_dice"] = spread([run["val"]["dice"] for run in runs])
+            row["collapse_rate"] = float(np.mean([run["collapsed"] for run in runs]))
+            row["seeds"] = len(runs)
+            table[name] = row
+        return table
+
+    def difference(self, a: str, b: str, metric: str = "dice") -> dict:
+        """``a − b`` of ``metric``, paired by seed (same seed, same split, same test patients).
+
+        Returns the mean and sd of the per-seed differences and ``within_noise``: whether the
+        mean lies inside the two-sided 95 % t interval of a paired t-test (``None`` with one
+        seed, where the noise is not measured).
+        """
+        from scipy import stats
+
+        by_seed = {run["seed"]: run["test_mean"][metric] for run in self.runs_of(b)}
+        diffs = [run["test_mean"][metric] - by_seed[run["seed"]] for run in self.runs_of(a)
+                 if run["seed"] in by_seed]
+        result = spread(diffs)
+        n = len(diffs)
+        if n < 2:
+            result["within_noise"] = None
+        else:
+            half_width = stats.t.ppf(0.975, n - 1) * result["sd"] / np.sqrt(n)
+            result["within_noise"] = bool(abs(result["mean"]) <= half_width)
+        return result
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["summary"] = self.summary()
+        data["liverseg_version"] = __version__
+        data["keras_backend"] = keras.backend.backend()
+        return data
+
+    def save(self, path: str | Path, **extra) -> Path:
+        """Write :meth:`to_dict` (and ``extra`` top-level entries) as JSON to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({**self.to_dict(), **extra}, indent=1) + "\n")
+        return path
+
+
+def spread(values: Sequence[float]) -> dict:
+    """``{"mean", "sd", "n"}`` of ``values`` (sample sd, ddof = 1; 0.0 for a single value)."""
+    values = np.asarray(values, np.float64)
+    if values.size == 0:
+        return {"mean": float("nan"), "sd": float("nan"), "n": 0}
+    sd = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return {"mean": float(values.mean()), "sd": sd, "n": int(values.size)}
+
+
+@dataclasses.dataclass
+class Data:
+    """The split and the slices every variant of a comparison shares."""
+
+    split: Split
+    train: SliceSet
+    val: SliceSet
+    test: SliceSet
+    plane: str
+    structure: str
+
+
+@dataclasses.dataclass
+class Trained:
+    """One variant trained for one seed: its networks, priors and scores (:func:`train_variant`)."""
+
+    run: dict
+    front: Front
+    tuner: FitResult
+    model: keras.Model  # the tuner after Algorithm 1 (the best round)
+
+
+def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
+            structure: str = "liver", cases=None, data_dir=None, progress: bool = True) -> Data:
+    """Split the cases and cut the slices of every subset along ``plane`` into ``store``.
+
+    ``cases`` default to :func:`liverseg.train.system.load_cases`; with
+    ``settings.experiments.test_phantoms`` that many held-out phantoms join the test patients.
+
+    Raises:
+        InvalidDataError: no validation or no test patient.
+        ValueError: ``test_phantoms`` on a real dataset.
+    """
+    from liverseg.train.system import held_out_phantoms, load_cases
+
+    plane = plane or settings.experiments.plane
+    cases = load_cases(settings, data_dir, progress) if cases is None else list(cases)
+    by_id = {case.case_id: case for case in cases}
+    split = split_cases(by_id, settings.split.fractions, settings.split.seed)
+    extra = settings.experiments.test_phantoms
+    if extra:
+        if settings.dataset != "synthetic":
+            raise ValueError("experiments.test_phantoms adds phantoms: synthetic data only")
+        held_out = held_out_phantoms(settings, extra)
+        by_id.update((case.case_id, case) for case in held_out)
+        split = split._replace(test=split.test + [case.case_id for case in held_out])
+    if not split.val or not split.test:
+        raise InvalidDataError(f"{len(cases)} cases leave no validation or no test patient; "
+                               "use more cases or experiments.test_phantoms")
+    folder = Path(store) / "slices" / f"{plane}-{structure}"
+    subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
+                            settings.preprocess, structure, settings.inference.liver_margin,
+                            folder=folder / subset)
+               for subset, ids in zip(split._fields, split)]
+    return Data(split, *subsets, plane, structure)
+
+
+def train_variant(data: Data, settings: Profile, store: str | Path,
+                  progress: bool = True, tag: str = "") -> Trained:
+    """Train (or read back) the cascade of ``settings`` for its ``train.seed`` and score it.
+
+    The localizer and priors go to ``store/seed-{s}/front-{front_key}``, the tuner to
+    ``store/seed-{s}/tuner-{tuner_key}``, Algorithm 1 (``self_training.iterations`` rounds,
+    none when 0) and ``scores.json`` into its ``rounds-{rounds_key}`` subfolder. The run dict
+    holds the validation scores, the per-case test scores, their mean, whether the tuner
+    collapsed, its log and best epoch, Algorithm 1's history and the settings.
+    """
+    store = Path(store)
+    seed = settings.train.seed
+    structure = data.structure
+    chosen = choose_training_slices(data.train, structure, settings)
+    front_dir = _fresh(store / f"seed-{seed}" / f"front-{front_key(settings)}",
+                       _front_settings(settings))
+    tuner_dir = _fresh(store / f"seed-{seed}" / f"tuner-{tuner_key(settings)}",
+                       _tuner_settings(settings))
+    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.to_dict())
+    tic = time.perf_counter()
+    front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
+                        tag)
+    tuner = train_tuner(chosen, data.val, front, structure, settings, tuner_dir / "tuner",
+                        progress, f"{tag} tuner".strip())
+    run = _read_run(rounds_dir, settings)
+    if run is not None:
+        path = rounds_dir / "best.keras"
+        model = keras.saving.load_model(path, compile=False) if path.is_file() else tuner.model
+        return Trained(run, front, tuner, model)
+    model, history, best_path = self_train_tuner(tuner.model, chosen, data.val, data.test, front,
+                                                 structure, settings, rounds_dir, progress, tag)
+    if best_path is not None:
+        shutil.copyfile(best_path, rounds_dir / "best.keras")
+    run = _score(model, front, data.val, data.test, structure, settings)
+    run.update(seed=int(seed), best_epoch=tuner.best_epoch, log=tuner.history,
+               self_training=history, seconds=round(time.perf_counter() - tic, 1),
+               settings=settings.to_dict())
+    text = json.dumps(run, indent=1)
+    atomic_write_text(rounds_dir / "scores.json", text)
+    return Trained(json.loads(text), front, tuner, model)  # as it reads back
+
+
+def compare(
+    experiment: str,
+    variants: Iterable[Variant],
+    settings: Profile,
+    store: str | Path,
+    *,
+    seeds: Sequence[int] | None = None,
+    data: Data | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Train and score every variant for every seed (:func:`train_variant`).
+
+    Args:
+        experiment: a name for the results (``Comparison.experiment``).
+        variants: the rows; each changes some settings of ``settings`` (not those in
+            :data:`SHARED`: the rows of one comparison see the same slices).
+        settings: the profile every variant starts from.
+        store: the run's store folder (see the module doc; an earlier run's work is reused).
+        seeds: training seeds (``train.seed``); default ``settings.experiments.seeds``.
+        data: the split and slices (default :func:`prepare` of ``settings``).
+    Raises:
+        ValueError: a variant changes a shared setting, or two variants share a name.
+    """
+    started = time.perf_counter()
+    variants = list(variants)
+    _check_variants(variants, settings)
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    data = data or prepare(settings, store, progress=progress)
+    runs = []
+    for seed in seeds:
+        seeded = settings.replace(**{"train.seed": seed})
+        for variant in variants:
+            trained = train_variant(data, seeded.replace(**variant.changes), store, progress,
+                                    f"{variant.name} seed {seed}")
+            runs.append({"variant": variant.name, **trained.run})
+            del trained
+    return Comparison(
+        experiment=experiment, plane=data.plane, structure=data.structure, seeds=seeds,
+        variants={v.name: {"changes": dict(v.changes)} for v in variants}, runs=runs,
+        split=data.split._asdict(), settings=settings.to_dict(),
+        seconds=round(time.perf_counter() - started, 1))
+
+
+def front_key(settings: Profile) -> str:
+    """A short hash of the settings the localizer and its priors depend on."""
+    return _hash(_front_settings(settings))
+
+
+def tuner_key(settings: Profile) -> str:
+    """A short hash of the settings the tuning network's training depends on."""
+    return _hash(_tuner_settings(settings))
+
+
+def rounds_key(settings: Profile) -> str:
+    """A short hash of all the settings (Algorithm 1 and the scoring depend on any)."""
+    return _hash(settings.to_dict())
+
+
+def _hash(tree: dict) -> str:
+    return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _front_settings(settings: Profile) -> dict:
+    data = _tuner_settings(settings)
+    del data["tuning"]
+    del data["train"]["loss_scheme"]
+    return data
+
+
+def _tuner_settings(settings: Profile) -> dict:
+    data = settings.to_dict()
+    for key in ("patches", "self_training", "experiments"):
+        del data[key]
+    data["inference"] = {"liver_margin": data["inference"]["liver_margin"]}
+    return data
+
+
+def _check_variants(variants: list[Variant], settings: Profile) -> None:
+    names = [v.name for v in variants]
+    if not variants or len(set(names)) != len(names):
+        raise ValueError(f"variants need distinct names, got {names}")
+    for variant in variants:
+        changed = settings.replace(**variant.changes).to_dict()  # also checks the keys exist
+        base = settings.to_dict()
+        shared = [key for key in SHARED if changed[key] != base[key]]
+        if shared:
+            raise ValueError(f"variant {variant.name!r} changes {shared}, which every variant "
+                             "of a comparison must share")
+
+
+def _score(model, front, val, test, structure: str, settings: Profile) -> dict:
+    from liverseg.predict import predict_tuned
+
+    batch = settings.inference.batch_size
+    val_probability = predict_tuned(model, val.images, front.val_priors, batch)
+    test_probability = predict_tuned(model, test.images, front.test_priors, batch)
+    target = test.target(structure)
+    cases = []
+    for case_id in dict.fromkeys(test.case_ids.tolist()):  # in slice order
+        rows = test.case_ids == case_id
+        scores = overlap_scores(test_probability[rows], target[rows])
+        cases.append({"case": case_id, **scores,
+                      "reference_voxels": int(target[rows].sum()),
+                      "predicted_voxels": int((test_probability[rows] > 0.5).sum())})
+    with_structure = [c for c in cases if c["reference_voxels"]]
+    collapsed = bool(with_structure) and all(c["dice"] < COLLAPSE_DICE for c in with_structure)
+    return {
+        "val": overlap_scores(val_probability, val.target(structure)),
+        "test_cases": cases,
+        "test_mean": {m: float(np.mean([c[m] for c in cases])) for m in METRICS},
+        "collapsed": collapsed,
+    }
+
+
+def _read_run(folder: Path, settings: Profile) -> dict | None:
+    path = folder / "scores.json"
+    if not path.is_file():
+        return None
+    run = json.loads(path.read_text())
+    return run if run.get("settings") == json.loads(json.dumps(settings.to_dict())) else None
+
+
+def _fresh(folder: Path, tree: dict) -> Path:
+    """``folder``, holding work of the settings ``tree`` only: a folder of other settings (a
+    hash collision, or a key scheme changed by an update) is emptied first, since
+    :func:`~liverseg.train.loop.fit` would resume from its checkpoints."""
+    text = json.dumps(tree, indent=1, sort_keys=True)
+    stamp = folder / "settings.json"
+    if stamp.is_file() and stamp.read_text() != text:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        atomic_write_text(stamp, text)
+    return folder

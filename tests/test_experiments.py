@@ -1,0 +1,143 @@
+"""The experiment runner: keys that share work, multi-seed summaries, and a tiny comparison."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from liverseg import config
+from liverseg.errors import InvalidDataError
+from liverseg.experiments import (Comparison, Variant, compare, front_key, mean_sd, prepare,
+                                  rounds_key, spread, summary_table, tuner_key)
+from liverseg.experiments import paper_tables
+
+
+def test_keys_share_the_localizer_across_tuner_only_changes():
+    base = config.profile("smoke")
+    loss = base.replace(**{"train.loss_scheme": "final_only"})
+    patches = base.replace(**{"tuning.patch_levels": (2,)})
+    rounds = base.replace(**{"self_training.iterations": 3})
+    assert front_key(loss) == front_key(patches) == front_key(rounds) == front_key(base)
+    assert front_key(base.replace(**{"localization.base_filters": 4})) != front_key(base)
+    assert front_key(base.replace(**{"train.seed": 1})) != front_key(base)
+    assert front_key(base.replace(**{"prior.margin": 3})) != front_key(base)
+    assert len({tuner_key(s) for s in (base, loss, patches)}) == 3
+    assert tuner_key(rounds) == tuner_key(base)  # Algorithm 1 starts from the same tuner
+    assert rounds_key(rounds) != rounds_key(base)
+    assert tuner_key(base.replace(**{"experiments.seeds": (5,)})) == tuner_key(base)
+
+
+def test_variants_may_not_change_what_every_row_shares():
+    settings = config.profile("smoke")
+    for changes in ({"n_cases": 4}, {"preprocess.median_size": 5}, {"split.seed": 3}):
+        with pytest.raises(ValueError, match="must share"):
+            compare("x", [Variant("a", changes)], settings, "unused")
+    with pytest.raises(ValueError, match="distinct names"):
+        compare("x", [Variant("a"), Variant("a")], settings, "unused")
+    with pytest.raises(ValueError, match="no setting"):
+        compare("x", [Variant("a", {"train.nonsense": 1})], settings, "unused")
+    with pytest.raises(ValueError, match="folder name"):
+        Variant("a/b")
+
+
+def _comparison(values: dict[str, list[float]], collapsed=()) -> Comparison:
+    runs = []
+    for name, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            mean = {"accuracy": 0.9, "dice": value, "iou": value / (2 - value), "miou": 0.8}
+            runs.append({"variant": name, "seed": seed, "test_mean": mean,
+                         "val": {"dice": value}, "collapsed": (name, seed) in collapsed})
+    return Comparison("t", "axial", "liver", list(range(3)), {n: {} for n in values}, runs,
+                      {}, {}, 0.0)
+
+
+def test_summary_is_mean_and_sample_sd_over_seeds_and_differences_are_paired():
+    comparison = _comparison({"with": [0.80, 0.82, 0.81], "without": [0.70, 0.71, 0.69],
+                              "noisy": [0.60, 0.90, 0.75]}, collapsed={("noisy", 0)})
+    summary = comparison.summary()
+    assert summary["with"]["dice"]["mean"] == pytest.approx(0.81)
+    assert summary["with"]["dice"]["sd"] == pytest.approx(np.std([0.80, 0.82, 0.81], ddof=1))
+    assert summary["noisy"]["collapse_rate"] == pytest.approx(1 / 3)
+    clear = comparison.difference("with", "without")
+    assert clear["mean"] == pytest.approx(0.11) and clear["within_noise"] is False
+    # a mean difference of 0.06 whose per-seed differences are -0.2, +0.19, +0.06
+    assert comparison.difference("noisy", "with")["within_noise"] is True
+    one_seed = _comparison({"a": [0.5], "b": [0.4]})
+    assert one_seed.difference("a", "b")["within_noise"] is None
+    assert spread([])["n"] == 0 and spread([0.3]) == {"mean": 0.3, "sd": 0.0, "n": 1}
+
+
+def test_summary_table_sets_the_paper_beside_ours():
+    comparison = _comparison({"paper": [0.80, 0.82, 0.81], "final_only": [0.70, 0.71, 0.69]})
+    table = summary_table(comparison, paper=paper_tables.TABLE_4,
+                          paper_columns={"paper": "With", "final_only": "Without"},
+                          labels={"paper": "multi-level"})
+    lines = table.splitlines()
+    assert lines[0].startswith("| variant | accuracy (ours) | accuracy (paper) | Dice (ours)")
+    assert "| multi-level | 0.900 ± 0.000 | 0.9732 | 0.810 ± 0.010 | 0.9511 |" in lines[2]
+    assert "0.9430" in lines[3] and lines[3].endswith("| 0 / 3 | 3 |")
+    assert mean_sd({"mean": 0.5, "sd": 0.0, "n": 1}) == "0.500"
+
+
+def test_prepare_needs_a_test_patient_and_adds_held_out_phantoms(tmp_path):
+    from liverseg.datasets import synthetic
+
+    settings = config.profile("smoke").replace(**{"experiments.test_phantoms": 0,
+                                                 "image_size": 32, "localization.image_size": 32,
+                                                 "tuning.image_size": 32})
+    cases = list(synthetic.iter_cases(3, shape=(8, 32, 32)))
+    with pytest.raises(InvalidDataError, match="no validation or no test patient"):
+        prepare(settings, tmp_path, cases=cases, progress=False)
+    with pytest.raises(ValueError, match="synthetic data only"):
+        prepare(settings.replace(**{"dataset": "lits", "experiments.test_phantoms": 1}),
+                tmp_path, cases=cases, progress=False)
+    data = prepare(settings.replace(**{"experiments.test_phantoms": 2}), tmp_path, cases=cases,
+                   progress=False)
+    training_ids = {case.case_id for case in cases}
+    assert data.split.test == ["phantom-12345-0", "phantom-12345-1"]
+    assert not training_ids & set(data.split.test)
+    assert set(data.test.case_ids) == set(data.split.test)
+    assert data.train.images.shape[1:] == (32, 32)
+
+
+@pytest.mark.slow
+def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatch):
+    from liverseg.datasets import synthetic
+
+    settings = config.profile("smoke").replace(**{
+        "train.epochs": 2, "train.early_stopping_patience": 2, "self_training.iterations": 0,
+        "experiments.test_phantoms": 1})
+    cases = list(synthetic.iter_cases(4, shape=(32, 64, 64)))
+    data = prepare(settings, tmp_path, cases=cases, progress=False)
+    variants = [Variant("multi-level", {"train.loss_scheme": "paper"}),
+                Variant("final-only", {"train.loss_scheme": "final_only"})]
+    first = compare("loss", variants, settings, tmp_path, data=data, progress=False)
+
+    seed_dir = tmp_path / "seed-0"
+    assert len(list(seed_dir.glob("front-*"))) == 1  # one localizer for both variants
+    assert len(list(seed_dir.glob("tuner-*"))) == 2
+    assert [run["variant"] for run in first.runs] == ["multi-level", "final-only"]
+    for run in first.runs:
+        assert [c["case"] for c in run["test_cases"]] == data.split.test
+        assert run["test_mean"]["dice"] == pytest.approx(
+            np.mean([c["dice"] for c in run["test_cases"]]))
+        assert all(0 <= c["dice"] <= 1 for c in run["test_cases"])
+        assert run["settings"]["train"]["loss_scheme"] in ("paper", "final_only")
+    assert first.runs[0]["test_mean"] != first.runs[1]["test_mean"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished network was trained again")
+
+    monkeypatch.setattr(keras.Model, "fit", no_training)
+    # the profile's own settings are the "multi-level" variant: read back, not trained
+    again = compare("loss", variants + [Variant("profile")], settings, tmp_path, data=data,
+                    progress=False)
+    assert again.runs[:2] == first.runs
+    assert again.runs[2]["test_mean"] == first.runs[0]["test_mean"]
+    path = again.save(tmp_path / "results" / "loss.json", paper=paper_tables.TABLE_4)
+    saved = json.loads(path.read_text())
+    assert saved["summary"]["final-only"]["dice"]["n"] == 1
+    assert saved["settings"]["name"] == "smoke" and saved["paper"]["columns"] == ["Without", "With"]
