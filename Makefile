@@ -6,7 +6,7 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-unit test-jax test-book book book-html clean
+.PHONY: install test test-unit test-jax test-book book clean
 
 install: $(STAMP)
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-## make test: unit tests (TensorFlow), Keras tests and the networks chapter again on JAX,
-## nbval on every chapter in the smoke profile, and a Jupyter Book build that fails on warnings.
+## make test: unit tests (TensorFlow), the Keras tests again on JAX, then every chapter executed
+## once in the smoke profile (`liverseg reproduce`: a failing cell fails the run) and the book
+## rendered from them with warnings as errors.
 test: install test-unit test-jax test-book
 
 test-unit: install
@@ -27,20 +28,16 @@ test-unit: install
 
 test-jax: install
 	KERAS_BACKEND=jax $(PY) -m pytest -m keras tests
-	LIVERSEG_PROFILE=smoke KERAS_BACKEND=jax $(PY) -m pytest --nbval-lax --nbval-current-env book/networks.ipynb
 
 test-book: install
-	LIVERSEG_PROFILE=smoke KERAS_BACKEND=tensorflow $(PY) -m pytest --nbval-lax --nbval-current-env book
-	LIVERSEG_PROFILE=smoke $(MAKE) --no-print-directory book-html
+	rm -rf $(BOOK_OUT)/smoke
+	$(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(BOOK_OUT)/smoke -q
 
-## make book: set up, run every chapter on the built-in synthetic data, render the book.
+## make book: set up, run every chapter on the built-in synthetic data, render the book. The run
+## folder keeps the trained networks: a second `make book` only re-runs changed chapters.
 book: install
-	LIVERSEG_PROFILE=$${LIVERSEG_PROFILE:-$(PROFILE)} $(MAKE) --no-print-directory book-html
-	@echo "Book: $(BOOK_OUT)/html/index.html"
-
-book-html:
-	rm -rf $(BOOK_OUT)
-	$(VENV)/bin/jupyter-book build --all -W -n --keep-going --path-output . .
+	$(VENV)/bin/liverseg reproduce --profile $${LIVERSEG_PROFILE:-$(PROFILE)} --out runs/book-$${LIVERSEG_PROFILE:-$(PROFILE)}
+	@echo "Book: runs/book-$${LIVERSEG_PROFILE:-$(PROFILE)}/_build/html/index.html"
 
 clean:
 	rm -rf $(BOOK_OUT) .pytest_cache runs

@@ -4,7 +4,8 @@ Commands: ``info`` (what liverseg reads from a file or folder), ``synthesize`` (
 LiTS-style dataset of synthetic phantoms), ``train`` (train the whole system into a model
 folder), ``segment`` (a CT volume to a 0/1/2 label NIfTI with a model folder) and ``evaluate``
 (LiTS-style scores of a predicted label file against a reference, or of two folders of them
-matched by file name, as JSON and optionally CSV). ``reproduce`` arrives with the book issue.
+matched by file name, as JSON and optionally CSV) and ``reproduce`` (run the book's chapters
+with papermill into a run folder and render it).
 """
 
 from __future__ import annotations
@@ -104,6 +105,14 @@ def _segment(args) -> dict:
                         fusion=args.fusion, progress=not args.quiet)
 
 
+def _reproduce(args) -> dict:
+    from liverseg.reproduce import reproduce
+
+    return reproduce(args.out, dataset=args.dataset, data_dir=args.data_dir, profile=args.profile,
+                     backend=args.backend, only=args.chapters, force=args.force,
+                     render=not args.no_render, progress=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liverseg", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--csv", dest="csv_path", type=Path, metavar="OUT.csv",
                           help="write one row of scores per case here")
     evaluate.set_defaults(run=_evaluate)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="run every chapter of the book with papermill and render it",
+        description="Execute the book's chapters in order (papermill) with one dataset and "
+        "profile into OUT/book, keeping trained networks in OUT/store and numbers in "
+        "OUT/results, then render OUT/_build/html. Chapters already run with the same "
+        "parameters are skipped; the first chapter that fails stops the run and names the cell.")
+    reproduce.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    reproduce.add_argument("--data-dir", type=Path, help="dataset root (LiTS or 3D-IRCADb-01)")
+    reproduce.add_argument("--profile", choices=PROFILE_NAMES, default="demo")
+    reproduce.add_argument("--out", type=Path, required=True, help="run folder")
+    reproduce.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                           help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    reproduce.add_argument("--chapters", nargs="+", metavar="NAME", help="run only these")
+    reproduce.add_argument("--force", action="store_true", help="run chapters already done")
+    reproduce.add_argument("--no-render", action="store_true", help="do not build the HTML")
+    reproduce.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    reproduce.set_defaults(run=_reproduce)
     return parser
 
 

@@ -116,7 +116,7 @@ def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatc
                 Variant("final-only", {"train.loss_scheme": "final_only"})]
     first = compare("loss", variants, settings, tmp_path, data=data, progress=False)
 
-    seed_dir = tmp_path / "seed-0"
+    seed_dir = tmp_path / "axial-liver" / "seed-0"
     assert len(list(seed_dir.glob("front-*"))) == 1  # one localizer for both variants
     assert len(list(seed_dir.glob("tuner-*"))) == 2
     assert [run["variant"] for run in first.runs] == ["multi-level", "final-only"]

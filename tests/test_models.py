@@ -45,14 +45,15 @@ def as_list(outputs):
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-@pytest.fixture(scope="module", params=["localization", "tuning"])
+@pytest.fixture(scope="module", params=["localization", "tuning", "tuning_concat"])
 def trained(request, tmp_path_factory):
     """A model that has been compiled, fitted on one batch, saved and loaded back."""
     keras.utils.set_random_seed(0)
     if request.param == "localization":
         model = build_localization_net(tiny_localization())
     else:  # two levels keep the compiled training step small
-        model = build_tuning_net(tiny_tuning(depth=2, patch_levels=(2,)))
+        merge = "concat" if request.param == "tuning_concat" else "add"
+        model = build_tuning_net(tiny_tuning(depth=2, patch_levels=(2,), residual_merge=merge))
     x, y = batch(model)
     n = len(model.outputs)
     model.compile(keras.optimizers.Adam(1e-2),
@@ -166,8 +167,55 @@ def test_paper_configuration_parameter_count():
     non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
     assert non_trainable == 3072  # the paper's figure: ASPP BatchNorm statistics
     assert model.count_params() == pytest.approx(38_059_141, rel=0.02)
+    assert model.count_params() == 38_568_004  # TuningConfig's docstring
     assert [tuple(o.shape[1:3]) for o in model.outputs] == [(512, 512), (256, 256),
                                                             (128, 128), (64, 64)]
+
+
+def block_sublayer_types(model):
+    """Types of the layers inside the model's residual blocks."""
+    return {type(sub) for layer in model.layers if isinstance(layer, ResidualBlock)
+            for sub in layer._flatten_layers(include_self=False)}
+
+
+def test_concat_residual_merge_builds_and_runs():
+    config = TuningConfig(image_size=SIZE, base_filters=8, depth=3, dilation_rates=(1, 2),
+                          aspp_filters=8, aspp_rates=(2, 4, 6), patch_levels=(2, 3))
+    add = build_tuning_net(config)
+    concat = build_tuning_net(dataclasses.replace(config, residual_merge="concat"))
+    x, _ = batch(concat)
+    outputs = as_list(concat.predict(x, verbose=0))
+    assert [o.shape for o in outputs] == [(2, SIZE, SIZE, 1), (2, SIZE // 2, SIZE // 2, 1),
+                                          (2, SIZE // 4, SIZE // 4, 1)]
+    assert all(np.all(np.isfinite(o)) for o in outputs)
+    assert layer_names(concat) == layer_names(add)
+    assert keras.layers.Concatenate in block_sublayer_types(concat)
+    assert keras.layers.Concatenate not in block_sublayer_types(add)
+    assert keras.layers.Add in block_sublayer_types(add)
+    assert keras.layers.Add not in block_sublayer_types(concat)
+    assert not any("shortcut" in w.path for w in concat.weights)
+    assert concat.count_params() != add.count_params()
+    plain = build_tuning_net(dataclasses.replace(config, residual=False, residual_merge="concat"))
+    assert not block_sublayer_types(plain) & {keras.layers.Add, keras.layers.Concatenate}
+
+
+@pytest.mark.parametrize("in_channels, add_params, concat_params", [
+    # conv1 9·c·4+4, conv2 9·4·4+4; add: 1×1 shortcut c·4+4 unless c == 4; concat: 1×1 (4+c)·4+4
+    (3, 112 + 148 + 16, 112 + 148 + 32),
+    (4, 148 + 148, 148 + 148 + 36),
+])
+def test_residual_merge_parameter_count(in_channels, add_params, concat_params):
+    for merge, expected in (("add", add_params), ("concat", concat_params)):
+        block = ResidualBlock(4, merge=merge)
+        block.build((None, 8, 8, in_channels))
+        assert block.count_params() == expected, merge
+
+
+def test_invalid_residual_merge_names_the_allowed_values():
+    with pytest.raises(ValueError, match="residual_merge.*'add', 'concat'"):
+        TuningConfig(residual_merge="sum")
+    with pytest.raises(ValueError, match="'add', 'concat'"):
+        ResidualBlock(4, merge="sum")
 
 
 @pytest.mark.parametrize("factor", [2, 4])
@@ -234,6 +282,7 @@ CUSTOM_LAYERS = [
     (DilatedStem(6, (1, 2, 3)), (2, 8, 8, 1)),
     (ResidualBlock(4, dropout=0.2, batch_norm=True), (2, 8, 8, 3)),
     (ResidualBlock(3, residual=False), (2, 8, 8, 3)),
+    (ResidualBlock(4, dropout=0.2, merge="concat"), (2, 8, 8, 3)),
     (ConvBox(4, pool_size=2, channels=3), (2, 8, 8, 1)),
     (ASPP(4, rates=(1, 2)), (2, 8, 8, 3)),
 ]

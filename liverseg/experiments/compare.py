@@ -11,10 +11,12 @@ it depends on, so nothing is trained twice: variants that leave the localizer an
 alone share them; a variant that equals one another chapter trained (the profile's own
 settings, say) is read back; a chapter executed again re-reads instead of re-training::
 
-    store/slices/{plane}-{structure}/{train,val,test}/    the slices (memmaps, built once)
-    store/seed-{s}/front-{key}/       localizer, priors_{train,val,test}.npy  (:func:`front_key`)
-    store/seed-{s}/tuner-{key}/tuner/           the tuning network          (:func:`tuner_key`)
-    store/seed-{s}/tuner-{key}/rounds-{key}/    Algorithm 1's rounds and ``scores.json``
+    store/slices/{plane}-{structure}/{train,val,test}/   the slices (memmaps, built once)
+    store/{plane}-{structure}/seed-{s}/front-{key}/      localizer, priors_{train,val,test}.npy
+    store/{plane}-{structure}/seed-{s}/tuner-{key}/tuner/         the tuning network
+    store/{plane}-{structure}/seed-{s}/tuner-{key}/rounds-{key}/  Algorithm 1, ``scores.json``
+
+(keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`).
 
 Scores are those of :func:`liverseg.train.scores.overlap_scores` (accuracy, Dice, foreground
 IoU, mIoU of background and foreground) of the slices of one test patient stacked together at
@@ -89,7 +91,7 @@ class Comparison:
         for name in self.variants:
             runs = self.runs_of(name)
             row = {metric: spread([run["test_mean"][metric] for run in runs]) for metric in METRICS}
-            row["val_dice"] = spread([run["val"]["dice"] for run in runs])
+            row["val_dice"] = spread([run["val"]["dice"] for run in runs if run.get("val")])
             row["collapse_rate"] = float(np.mean([run["collapsed"] for run in runs]))
             row["seeds"] = len(runs)
             table[name] = row
@@ -150,6 +152,7 @@ class Data:
     test: SliceSet
     plane: str
     structure: str
+    test_cases: list  # the test patients' Case objects (whole volumes), in split order
 
 
 @dataclasses.dataclass
@@ -194,27 +197,23 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
                             settings.preprocess, structure, settings.inference.liver_margin,
                             folder=folder / subset)
                for subset, ids in zip(split._fields, split)]
-    return Data(split, *subsets, plane, structure)
+    return Data(split, *subsets, plane, structure, [by_id[i] for i in split.test])
 
 
 def train_variant(data: Data, settings: Profile, store: str | Path,
                   progress: bool = True, tag: str = "") -> Trained:
     """Train (or read back) the cascade of ``settings`` for its ``train.seed`` and score it.
 
-    The localizer and priors go to ``store/seed-{s}/front-{front_key}``, the tuner to
-    ``store/seed-{s}/tuner-{tuner_key}``, Algorithm 1 (``self_training.iterations`` rounds,
+    The localizer and priors go to :func:`front_folder`, the tuner to :func:`tuner_folder`,
+    Algorithm 1 (``self_training.iterations`` rounds,
     none when 0) and ``scores.json`` into its ``rounds-{rounds_key}`` subfolder. The run dict
     holds the validation scores, the per-case test scores, their mean, whether the tuner
     collapsed, its log and best epoch, Algorithm 1's history and the settings.
     """
-    store = Path(store)
-    seed = settings.train.seed
     structure = data.structure
     chosen = choose_training_slices(data.train, structure, settings)
-    front_dir = _fresh(store / f"seed-{seed}" / f"front-{front_key(settings)}",
-                       _front_settings(settings))
-    tuner_dir = _fresh(store / f"seed-{seed}" / f"tuner-{tuner_key(settings)}",
-                       _tuner_settings(settings))
+    front_dir = front_folder(store, settings, data.plane, structure)
+    tuner_dir = tuner_folder(store, settings, data.plane, structure)
     rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.to_dict())
     tic = time.perf_counter()
     front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
@@ -231,7 +230,7 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     if best_path is not None:
         shutil.copyfile(best_path, rounds_dir / "best.keras")
     run = _score(model, front, data.val, data.test, structure, settings)
-    run.update(seed=int(seed), best_epoch=tuner.best_epoch, log=tuner.history,
+    run.update(seed=int(settings.train.seed), best_epoch=tuner.best_epoch, log=tuner.history,
                self_training=history, seconds=round(time.perf_counter() - tic, 1),
                settings=settings.to_dict())
     text = json.dumps(run, indent=1)
@@ -280,6 +279,26 @@ def compare(
         variants={v.name: {"changes": dict(v.changes)} for v in variants}, runs=runs,
         split=data.split._asdict(), settings=settings.to_dict(),
         seconds=round(time.perf_counter() - started, 1))
+
+
+def front_folder(store: str | Path, settings: Profile, plane: str = "axial",
+                 structure: str = "liver") -> Path:
+    """The store's folder of the localizer and priors of ``settings`` (created), for
+    :func:`liverseg.train.cascade.train_front`."""
+    return _fresh(_seed_folder(store, settings, plane, structure) / f"front-{front_key(settings)}",
+                  _front_settings(settings))
+
+
+def tuner_folder(store: str | Path, settings: Profile, plane: str = "axial",
+                 structure: str = "liver") -> Path:
+    """The store's folder of the tuning network of ``settings`` (created); the network itself
+    trains in its ``tuner`` subfolder (:func:`liverseg.train.cascade.train_tuner`)."""
+    return _fresh(_seed_folder(store, settings, plane, structure) / f"tuner-{tuner_key(settings)}",
+                  _tuner_settings(settings))
+
+
+def _seed_folder(store, settings: Profile, plane: str, structure: str) -> Path:
+    return Path(store) / f"{plane}-{structure}" / f"seed-{settings.train.seed}"
 
 
 def front_key(settings: Profile) -> str:

@@ -34,3 +34,33 @@ def strip_plot(comparison: Comparison, labels: Mapping[str, str] | None = None,
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return ax
+
+
+def rounds_plot(comparison: Comparison, variant: str, metric: str = "dice",
+                paper: Mapping | None = None, ax=None):
+    """Fig. 16: ``metric`` per round of Algorithm 1 on validation and test, mean ± sd over
+    seeds (bands), with the paper's curves (dashed) when ``paper`` is Table 5. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    runs = comparison.runs_of(variant)
+    n_rounds = max(len(run["self_training"]) for run in runs)
+    for k, subset in enumerate(("val", "test")):
+        means, sds = [], []
+        for n in range(n_rounds):
+            values = [run["self_training"][n][subset][metric] for run in runs
+                      if len(run["self_training"]) > n and subset in run["self_training"][n]]
+            means.append(np.mean(values))
+            sds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+        means, sds = np.asarray(means), np.asarray(sds)
+        rounds = np.arange(n_rounds)
+        ax.plot(rounds, means, "o-", color=f"C{k}", label=f"ours, {subset}")
+        ax.fill_between(rounds, means - sds, means + sds, color=f"C{k}", alpha=0.2)
+        if paper is not None and metric in paper:
+            ax.plot(paper["iterations"], paper[metric][subset], "--", color=f"C{k}",
+                    alpha=0.6, label=f"paper, {subset}")
+    ax.set_xlabel("round N of Algorithm 1")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

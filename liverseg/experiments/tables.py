@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from liverseg.experiments.compare import Comparison
+from liverseg.experiments.compare import Comparison, spread
 
 LABELS = {"accuracy": "accuracy", "dice": "Dice", "iou": "IoU", "miou": "mIoU"}
 
@@ -65,3 +65,31 @@ def describe_difference(difference: Mapping, digits: int = 3) -> str:
     noise = "within" if difference["within_noise"] else "outside"
     return (f"{value} ± {difference['sd']:.{digits}f} over {n} seeds, {noise} the noise "
             "(paired t-test, 95 %)")
+
+
+def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = None,
+                 metrics: Sequence[str] = ("accuracy", "dice", "miou")) -> str:
+    """Algorithm 1's rounds in the form of Table 5: per round N, the validation and test
+    ``metrics`` (pooled over the slices; mean ± sd over seeds), the patches added and the Dice
+    of their pseudo-labels, and — given ``paper`` (:data:`~liverseg.experiments.paper_tables.TABLE_5`)
+    — the paper's value in brackets."""
+    runs = comparison.runs_of(variant)
+    n_rounds = max(len(run["self_training"]) for run in runs)
+    header = ["N"] + [f"{LABELS.get(m, m)} {subset}" for m in metrics for subset in ("val", "test")]
+    header += ["patches added", "pseudo-label Dice", "kept"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for n in range(n_rounds):
+        rows = [run["self_training"][n] for run in runs if len(run["self_training"]) > n]
+        cells = [str(n)]
+        for metric in metrics:
+            for subset in ("val", "test"):
+                cell = mean_sd(spread([row[subset][metric] for row in rows if subset in row]))
+                if paper and n < len(paper["iterations"]) and metric in paper:
+                    cell += f" ({paper[metric][subset][n]:.4f})"
+                cells.append(cell)
+        pseudo = [row["pseudo_label_dice"] for row in rows if row["pseudo_label_dice"] is not None]
+        cells.append(mean_sd(spread([row["patches_added"] for row in rows]), digits=0))
+        cells.append(mean_sd(spread(pseudo)) if pseudo else "–")
+        cells.append(f"{sum(bool(row.get('kept')) for row in rows)} / {len(rows)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from liverseg.config import RESIDUAL_MERGES
+
 PACKAGE = "liverseg"
 
 
@@ -179,19 +181,26 @@ class DilatedStem(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ResidualBlock(layers.Layer):
-    """Fig. 11: conv3×3 [-BN] -ReLU -dropout -conv3×3 [-BN], plus a shortcut, then ReLU.
+    """Fig. 11: conv3×3 [-BN] -ReLU -dropout -conv3×3 [-BN], merged with the input, then ReLU.
 
-    The shortcut is the identity when the width does not change, else a 1×1 conv.
+    ``merge="add"``: the input is added through a shortcut, the identity when the width does
+    not change, else a 1×1 conv (residual learning). ``merge="concat"``: the input is
+    concatenated to the output and a 1×1 conv brings the width back to ``filters`` (the
+    "concatenating the input" of the Fig. 11 text).
     With ``residual=False`` it is the plain two-conv block (for ablation).
     (b, h, w, c) -> (b, h, w, filters).
     """
 
-    def __init__(self, filters, dropout=0.0, batch_norm=False, residual=True, **kwargs):
+    def __init__(self, filters, dropout=0.0, batch_norm=False, residual=True, merge="add",
+                 **kwargs):
         super().__init__(**kwargs)
+        if merge not in RESIDUAL_MERGES:
+            raise ValueError(f"merge must be one of {RESIDUAL_MERGES}, got {merge!r}")
         self.filters = int(filters)
         self.dropout = float(dropout)
         self.batch_norm = bool(batch_norm)
         self.residual = bool(residual)
+        self.merge = merge
         bias = not self.batch_norm
         self.conv1 = layers.Conv2D(self.filters, 3, padding="same", use_bias=bias, name="conv1")
         self.conv2 = layers.Conv2D(self.filters, 3, padding="same", use_bias=bias, name="conv2")
@@ -199,6 +208,13 @@ class ResidualBlock(layers.Layer):
         self.bn2 = layers.BatchNormalization(name="bn2") if self.batch_norm else None
         self.drop = layers.Dropout(self.dropout) if self.dropout else None
         self.shortcut = None
+        self.join = None
+        self.fuse = None
+        if self.residual and merge == "add":
+            self.join = layers.Add(name="add")
+        elif self.residual:
+            self.join = layers.Concatenate(name="concat")
+            self.fuse = layers.Conv2D(self.filters, 1, name="fuse")
 
     def build(self, input_shape):
         shape = _build_chain([self.conv1], input_shape)
@@ -207,7 +223,9 @@ class ResidualBlock(layers.Layer):
         self.conv2.build(shape)
         if self.bn2 is not None:
             self.bn2.build(shape)
-        if self.residual and input_shape[-1] != self.filters:
+        if self.fuse is not None:
+            self.fuse.build((*shape[:-1], self.filters + input_shape[-1]))
+        elif self.residual and input_shape[-1] != self.filters:
             self.shortcut = layers.Conv2D(self.filters, 1, name="shortcut")
             self.shortcut.build(input_shape)
 
@@ -221,8 +239,10 @@ class ResidualBlock(layers.Layer):
         y = self.conv2(y)
         if self.bn2 is not None:
             y = self.bn2(y, training=training)
-        if self.residual:
-            y = y + (x if self.shortcut is None else self.shortcut(x))
+        if self.fuse is not None:
+            y = self.fuse(self.join([y, x]))
+        elif self.residual:
+            y = self.join([y, x if self.shortcut is None else self.shortcut(x)])
         return ops.relu(y)
 
     def compute_output_shape(self, input_shape):
@@ -230,7 +250,7 @@ class ResidualBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "dropout": self.dropout,
-                "batch_norm": self.batch_norm, "residual": self.residual}
+                "batch_norm": self.batch_norm, "residual": self.residual, "merge": self.merge}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

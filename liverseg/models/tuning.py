@@ -40,7 +40,8 @@ def build_tuning_net(config: Profile | TuningConfig | None = None) -> keras.Mode
     size, widths = c.image_size, c.level_filters
 
     def res(filters, name):
-        return ResidualBlock(filters, c.dropout, c.batch_norm, c.residual, name=name)
+        return ResidualBlock(filters, c.dropout, c.batch_norm, c.residual,
+                             c.residual_merge, name=name)
 
     image = keras.Input((size, size, c.channels), name="image")
     prior = keras.Input((size, size, 1), name="prior")

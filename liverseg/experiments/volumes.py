@@ -1,0 +1,234 @@
+"""Whole-volume experiments: one liver model per plane, fused, scored per test patient.
+
+The multi-plane fusion and post-processing chapters compare what happens *after* the
+networks: each plane alone against the fused planes (Eq. 8 and the hard votes), and the fused
+mask before and after post-processing. :func:`plane_model_folder` trains (or reads back from
+the store) the liver cascade of every plane for one seed and gathers the networks into a model
+folder that :class:`~liverseg.inference.volume.Segmenter` reads, as ``liverseg segment`` would;
+:func:`plane_probabilities` gives a test volume's probability per plane in its own geometry,
+cached in the store so both chapters predict each volume once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from liverseg.config import Profile
+from liverseg.experiments.compare import (Comparison, Data, prepare, rounds_key, train_variant,
+                                          tuner_folder)
+from liverseg.io.atomic import atomic_path
+from liverseg.labels import LIVER
+from liverseg.model_folder import network_file, write_manifest
+from liverseg.postprocess import fill_holes, largest_component, postprocess_label
+from liverseg.train.scores import overlap_scores
+
+
+def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[str] | None = None,
+                       data_dir=None, progress: bool = True) -> tuple[Path, Data]:
+    """The liver networks of ``planes`` (default ``settings.planes``) for ``train.seed``, as a
+    model folder ``store/models/seed-{s}-{key}``; returns it and the last plane's :class:`Data`
+    (the split and test cases are the same for every plane)."""
+    planes = tuple(planes or settings.planes)
+    store = Path(store)
+    folder = store / "models" / f"seed-{settings.train.seed}-{rounds_key(settings)}"
+    if (folder / "liverseg-model.json").is_file():
+        return folder, prepare(settings, store, plane=planes[-1], data_dir=data_dir,
+                               progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    for plane in planes:
+        data = prepare(settings, store, plane=plane, data_dir=data_dir, progress=progress)
+        trained = train_variant(data, settings, store, progress, f"{plane} seed {settings.train.seed}")
+        rounds = (tuner_folder(store, settings, plane, "liver") / f"rounds-{rounds_key(settings)}"
+                  / "best.keras")
+        tuner = rounds if rounds.is_file() else trained.tuner.path
+        shutil.copyfile(trained.front.localizer.path, folder / network_file(plane, "liver", "localizer"))
+        shutil.copyfile(tuner, folder / network_file(plane, "liver", "tuner"))
+    write_manifest(folder, settings, planes, ("liver",), {"split": data.split._asdict()})
+    return folder, data
+
+
+def plane_probabilities(segmenter, case, cache: str | Path | None = None) -> dict[str, np.ndarray]:
+    """``{plane: (z, y, x) float16}`` liver probability of each of the segmenter's planes for
+    ``case``, in the case's geometry; read from / written to ``cache`` (``{case}-{plane}.npy``)."""
+    from liverseg.preprocess import preprocess
+
+    out, image = {}, None
+    hu = np.asarray(case.image.array, np.float32)
+    for plane in segmenter.planes:
+        path = Path(cache) / f"{case.case_id}-{plane}.npy" if cache else None
+        if path is not None and path.is_file():
+            out[plane] = np.load(path)
+            continue
+        if image is None:
+            image = preprocess(hu, segmenter.settings.preprocess, source=case.image.path)
+        out[plane] = segmenter.predict_plane(image, hu, plane, "liver")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                np.save(tmp, out[plane])
+    return out
+
+
+def score_masks(masks: Mapping[str, Callable[[dict], np.ndarray]], cases, probabilities,
+                seed: int) -> list[dict]:
+    """Comparison runs (one per mask method) of liver masks made from each case's plane
+    probabilities: ``masks[name](probabilities_of_case)`` → boolean ``(z, y, x)``.
+
+    ``probabilities``: ``case → {plane: volume}`` (e.g. :func:`plane_probabilities`). Each
+    run holds the per-case scores (:func:`~liverseg.train.scores.overlap_scores` on the whole
+    volume in its own geometry) in the form :class:`~liverseg.experiments.Comparison` reads.
+    """
+    per_method = {name: [] for name in masks}
+    for case in cases:
+        reference = np.asarray(case.label) >= LIVER
+        planes = probabilities(case)
+        for name, make in masks.items():
+            mask = make(planes)
+            scores = overlap_scores(mask, reference)
+            per_method[name].append({"case": case.case_id, **scores,
+                                     "reference_voxels": int(reference.sum()),
+                                     "predicted_voxels": int(mask.sum())})
+    runs = []
+    for name, rows in per_method.items():
+        with_liver = [row for row in rows if row["reference_voxels"]]
+        runs.append({
+            "variant": name, "seed": int(seed), "test_cases": rows,
+            "test_mean": {m: float(np.mean([row[m] for row in rows]))
+                          for m in ("accuracy", "dice", "iou", "miou")},
+            "collapsed": bool(with_liver) and all(row["dice"] < 0.05 for row in with_liver),
+            "val": None,
+        })
+    return json.loads(json.dumps(runs))
+
+
+def compare_fusions(store: str | Path, settings: Profile, *, seeds: Sequence[int] | None = None,
+                    data_dir=None, progress: bool = True) -> Comparison:
+    """Each plane alone and each fusion (``config.FUSIONS``) of the planes, per test patient.
+
+    Every mask then gets the system's post-processing (largest component, hole filling as
+    ``inference.fill``), so the rows differ in the fusion only. Rows: the planes, then the
+    fusion methods.
+    """
+    from liverseg.config import FUSIONS
+    from liverseg.inference.fusion import fuse
+
+    inference = settings.inference
+
+    def clean(mask):
+        return postprocess_label(mask.astype(np.uint8), fill=inference.fill) >= LIVER
+
+    masks = {plane: (lambda p, plane=plane: clean(p[plane] > inference.threshold))
+             for plane in settings.planes}
+    masks.update({method: (lambda p, method=method: clean(
+        fuse(list(p.values()), method, inference.threshold))) for method in FUSIONS})
+    return _compare_volumes("fusion", masks, store, settings, seeds, data_dir, progress)
+
+
+def compare_postprocessing(store: str | Path, settings: Profile, *,
+                           seeds: Sequence[int] | None = None, data_dir=None,
+                           progress: bool = True) -> Comparison:
+    """The soft-voted liver mask as thresholded, after removing all but the largest
+    component (Fig. 13), after filling holes, and after both (what ``liverseg segment`` does)."""
+    from liverseg.inference.fusion import fuse
+
+    threshold, fill = settings.inference.threshold, settings.inference.fill or "3d"
+
+    def soft(p):
+        return fuse(list(p.values()), "soft", threshold)
+
+    masks = {
+        "threshold": soft,
+        "largest component": lambda p: largest_component(soft(p)),
+        "holes filled": lambda p: fill_holes(soft(p), per_slice=fill == "slice"),
+        "both": lambda p: fill_holes(largest_component(soft(p)), per_slice=fill == "slice"),
+    }
+    return _compare_volumes("postprocessing", masks, store, settings, seeds, data_dir, progress)
+
+
+def _compare_volumes(experiment, masks, store, settings, seeds, data_dir, progress) -> Comparison:
+    from liverseg.inference.volume import Segmenter
+
+    started = time.perf_counter()
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    runs = []
+    for seed in seeds:
+        seeded = settings.replace(**{"train.seed": seed})
+        model_dir, data = plane_model_folder(store, seeded, data_dir=data_dir, progress=progress)
+        segmenter = Segmenter(model_dir, progress=False)
+        cache = model_dir / "probabilities"
+        runs += score_masks(masks, data.test_cases,
+                            lambda case: plane_probabilities(segmenter, case, cache), seed)
+    return Comparison(
+        experiment=experiment, plane="+".join(settings.planes), structure="liver", seeds=seeds,
+        variants={name: {} for name in masks}, runs=runs, split=data.split._asdict(),
+        settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1))
+
+
+def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | None = None,
+                data_dir=None, progress: bool = True) -> tuple[Comparison, dict]:
+    """The localization network's ROI on the axial test slices: its probability alone, combined
+    with Grad-CAM, and that refined by the dense CRF (``prior.mode="mask"``), per test patient;
+    and the bounding-box prior made with and without the CRF: the share of the liver inside
+    the box (recall) and the box's area over the liver's (per seed, pooled over test slices).
+    """
+    from liverseg import cam
+    from liverseg.predict import predict_probability
+    from liverseg.prior import roi_priors
+    from liverseg.train.slices import SliceSet
+
+    started = time.perf_counter()
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    data = prepare(settings, store, data_dir=data_dir, progress=progress)
+    test: SliceSet = data.test
+    target = test.target("liver")
+    prior = settings.prior
+    rows = {"probability": [], "probability + Grad-CAM": [], "probability + Grad-CAM + CRF": []}
+    boxes: dict[str, list] = {"without CRF": [], "with CRF": []}
+    for seed in seeds:
+        seeded = settings.replace(**{"train.seed": seed})
+        localizer = train_variant(data, seeded, store, progress, f"seed {seed}").front.localizer.model
+        batch = settings.inference.batch_size
+        probability = predict_probability(localizer, test.images, batch)
+        cams = cam.grad_cam(localizer, test.images[..., None], layer_name=prior.cam_layer,
+                            batch_size=batch)
+        kwargs = prior.roi_kwargs()
+        made = {
+            "probability": probability > prior.threshold,
+            "probability + Grad-CAM": roi_priors(probability, cams, test.hu, progress=False,
+                                                 **{**kwargs, "mode": "mask", "use_crf": False}),
+            "probability + Grad-CAM + CRF": roi_priors(probability, cams, test.hu, progress=False,
+                                                       **{**kwargs, "mode": "mask"}),
+        }
+        for name, masks in made.items():
+            rows[name].append(_slice_run(name, seed, masks, target, test.case_ids))
+        for name, use_crf in (("without CRF", False), ("with CRF", True)):
+            box = roi_priors(probability, cams, test.hu, progress=False,
+                             **{**kwargs, "use_crf": use_crf})
+            boxes[name].append({"seed": seed,
+                                "recall": float((box * target).sum() / max(target.sum(), 1)),
+                                "area_ratio": float(box.sum() / max(target.sum(), 1))})
+    runs = json.loads(json.dumps([run for name in rows for run in rows[name]]))
+    comparison = Comparison(
+        experiment="crf", plane=data.plane, structure="liver", seeds=seeds,
+        variants={name: {} for name in rows}, runs=runs, split=data.split._asdict(),
+        settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1))
+    return comparison, boxes
+
+
+def _slice_run(name, seed, masks, target, case_ids) -> dict:
+    cases = []
+    for case_id in dict.fromkeys(case_ids.tolist()):
+        rows = case_ids == case_id
+        cases.append({"case": case_id, **overlap_scores(masks[rows], target[rows]),
+                      "reference_voxels": int(target[rows].sum()),
+                      "predicted_voxels": int((masks[rows] > 0.5).sum())})
+    return {"variant": name, "seed": int(seed), "test_cases": cases,
+            "test_mean": {m: float(np.mean([c[m] for c in cases]))
+                          for m in ("accuracy", "dice", "iou", "miou")},
+            "collapsed": False, "val": None}
