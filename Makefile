@@ -6,7 +6,7 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-unit test-jax test-book book clean
+.PHONY: install test test-tests test-unit test-jax test-book book clean
 
 install: $(STAMP)
 
@@ -18,15 +18,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-## make test: unit tests (TensorFlow), the Keras tests again on JAX, then every chapter executed
-## once in the smoke profile (`liverseg reproduce`: a failing cell fails the run) and the book
-## rendered from them with warnings as errors.
-test: install test-unit test-jax test-book
+## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, and
+## beside them every chapter executed once in the smoke profile (`liverseg reproduce`: a failing
+## cell fails the run) and the book rendered from them with warnings as errors. The two lanes
+## run in parallel: each is mostly single-threaded, and the machine has two cores.
+test: install
+	$(MAKE) --no-print-directory -j2 test-book test-tests
+
+test-tests: test-unit test-jax
 
 test-unit: install
 	KERAS_BACKEND=tensorflow $(PY) -m pytest tests
 
-test-jax: install
+test-jax: install test-unit
 	KERAS_BACKEND=jax $(PY) -m pytest -m keras tests
 
 test-book: install

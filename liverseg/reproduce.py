@@ -132,6 +132,7 @@ def reproduce(
                     f"chapter {chapter.name!r} stopped at {_failed_cell(target)}: "
                     f"{error.ename}: {error.evalue} (executed notebook: {target})",
                     chapter.source) from None
+        _hide_injected_parameters(target)
         seconds = round(time.perf_counter() - tic, 1)
         atomic_write_text(stamp, json.dumps({"key": key, "seconds": seconds}, indent=1))
         summary["chapters"][chapter.name] = {"seconds": seconds}
@@ -151,9 +152,11 @@ def render_book(out: str | os.PathLike, root: str | os.PathLike | None = None) -
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     atomic_write_text(out / "_config.yml", yaml.safe_dump(config, sort_keys=False))
     shutil.copyfile(root / "_toc.yml", out / "_toc.yml")
-    for path in (root / "book").iterdir():  # the book's text and references
+    for path in (root / "book").iterdir():  # the book's text, references and style
         if path.suffix in (".md", ".bib", ".png", ".svg"):
             shutil.copyfile(path, out / "book" / path.name)
+    if (root / "book" / "_static").is_dir():
+        shutil.copytree(root / "book" / "_static", out / "book" / "_static", dirs_exist_ok=True)
     missing = [c.name for c in chapters(root) if not (out / "book" / c.source.name).is_file()]
     if missing:
         raise MissingFileError(f"chapters not executed yet: {', '.join(missing)}", out / "book")
@@ -164,6 +167,19 @@ def render_book(out: str | os.PathLike, root: str | os.PathLike | None = None) -
         raise LiversegError(f"the book did not build:\n{done.stdout[-4000:]}{done.stderr[-4000:]}",
                             out)
     return out / "_build" / "html"
+
+
+def _hide_injected_parameters(executed: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the rendered chapter shows its
+    own parameters cell and prints the profile and backend it ran with."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(notebook, executed)
 
 
 def _failed_cell(executed: Path) -> str:

@@ -141,3 +141,73 @@ def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatc
     saved = json.loads(path.read_text())
     assert saved["summary"]["final-only"]["dice"]["n"] == 1
     assert saved["settings"]["name"] == "smoke" and saved["paper"]["columns"] == ["Without", "With"]
+
+
+class _CountingSegmenter:
+    """Stands in for inference.volume.Segmenter: a fixed probability per plane."""
+
+    def __init__(self, planes):
+        self.planes, self.calls = planes, []
+        self.settings = config.profile("smoke")
+
+    def predict_plane(self, image, hu, plane, structure):
+        self.calls.append(plane)
+        value = {"axial": 0.9, "coronal": 0.4, "sagittal": 0.3}[plane]
+        return np.full(image.shape, value, np.float16)
+
+
+def test_plane_probabilities_are_predicted_once_and_cached(tmp_path):
+    from liverseg.datasets import synthetic
+    from liverseg.experiments import plane_probabilities
+
+    case = synthetic.make_case((3, 0), shape=(8, 16, 16))
+    segmenter = _CountingSegmenter(("axial", "coronal"))
+    first = plane_probabilities(segmenter, case, tmp_path)
+    again = plane_probabilities(segmenter, case, tmp_path)
+    assert segmenter.calls == ["axial", "coronal"]
+    assert set(again) == {"axial", "coronal"} and again["axial"].shape == case.image.array.shape
+    np.testing.assert_array_equal(first["coronal"], again["coronal"])
+
+
+def test_score_masks_scores_every_method_per_case_against_the_liver():
+    from liverseg.datasets import synthetic
+    from liverseg.experiments.volumes import score_masks
+    from liverseg.inference.fusion import fuse
+    from liverseg.train.scores import overlap_scores
+
+    cases = [synthetic.make_case((4, i), shape=(8, 24, 24)) for i in range(2)]
+    rng = np.random.default_rng(0)
+    planes = {c.case_id: {p: rng.random(c.image.array.shape).astype(np.float32)
+                          for p in ("axial", "coronal", "sagittal")} for c in cases}
+    truth = {c.case_id: (c.label >= 1).astype(np.float32) for c in cases}
+    masks = {"axial": lambda p: p["axial"] > 0.5,
+             "soft": lambda p: fuse([p[k] for k in ("axial", "coronal", "sagittal")], "soft"),
+             "reference": lambda p: p["truth"] > 0.5}
+    runs = score_masks(masks, cases, lambda case: {**planes[case.case_id],
+                                                   "truth": truth[case.case_id]}, seed=3)
+    assert [run["variant"] for run in runs] == ["axial", "soft", "reference"]
+    assert all(run["seed"] == 3 and len(run["test_cases"]) == 2 for run in runs)
+    expected = overlap_scores(planes[cases[1].case_id]["axial"] > 0.5, cases[1].label >= 1)
+    assert runs[0]["test_cases"][1]["dice"] == pytest.approx(expected["dice"])
+    assert runs[0]["test_cases"][1]["predicted_voxels"] == int(
+        (planes[cases[1].case_id]["axial"] > 0.5).sum())
+    assert runs[2]["test_mean"]["dice"] == pytest.approx(1.0)  # the reference itself
+    assert not runs[2]["collapsed"]
+
+
+def test_rounds_table_is_table_5_with_the_paper_in_brackets():
+    from liverseg.experiments import rounds_table
+
+    def row(n, dice, kept=False):
+        scores = {"accuracy": 0.9, "dice": dice, "iou": 0.5, "miou": 0.7}
+        return {"iteration": n, "patches_added": 10 * n, "training_pairs": 5 + 10 * n,
+                "pseudo_label_dice": None if n == 0 else 0.8, "val": scores, "test": scores,
+                "kept": kept}
+
+    runs = [{"variant": "prediction", "seed": s, "self_training": [row(0, 0.6), row(1, d, True)]}
+            for s, d in ((0, 0.7), (1, 0.8))]
+    comparison = Comparison("t", "axial", "liver", [0, 1], {"prediction": {}}, runs, {}, {}, 0.0)
+    lines = rounds_table(comparison, "prediction", paper=paper_tables.TABLE_5).splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| N | accuracy val | accuracy test | Dice val")
+    assert "| 0.600 ± 0.000 (0.8402) | 0.600 ± 0.000 (0.8510) |" in lines[2]
+    assert "| 0.750 ± 0.071 (0.8682) |" in lines[3] and lines[3].endswith("| 10 ± 0 | 0.800 ± 0.000 | 2 / 2 |")

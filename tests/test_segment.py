@@ -67,7 +67,6 @@ def _segment(capsys, *args):
     return code, out, err
 
 
-@pytest.mark.keras
 def test_nifti_output_overlays_the_input(tmp_path, model_dir, capsys):
     sitk = pytest.importorskip("SimpleITK")
     affine = np.array([[0.0, -0.7, 0.0, 40.0], [-0.8, 0.0, 0.0, 25.0], [0.0, 0.0, 2.5, -60.0],

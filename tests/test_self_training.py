@@ -45,8 +45,7 @@ def _hand_count(targets, threshold):
     return count
 
 
-@pytest.mark.parametrize("pseudo_labels", [pytest.param("prediction", marks=pytest.mark.keras),
-                                           "annotation"])
+@pytest.mark.parametrize("pseudo_labels", ["prediction", "annotation"])
 def test_two_rounds_add_the_mu_filtered_patches_with_their_labels(tmp_path, pseudo_labels):
     from liverseg import losses, models
     from liverseg.train.loop import fit

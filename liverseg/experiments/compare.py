@@ -205,10 +205,10 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     """Train (or read back) the cascade of ``settings`` for its ``train.seed`` and score it.
 
     The localizer and priors go to :func:`front_folder`, the tuner to :func:`tuner_folder`,
-    Algorithm 1 (``self_training.iterations`` rounds,
-    none when 0) and ``scores.json`` into its ``rounds-{rounds_key}`` subfolder. The run dict
-    holds the validation scores, the per-case test scores, their mean, whether the tuner
-    collapsed, its log and best epoch, Algorithm 1's history and the settings.
+    Algorithm 1 (``self_training.iterations`` rounds, none when 0) and ``scores.json`` into
+    the tuner's ``rounds-{rounds_key}`` subfolder. The run dict holds the validation scores,
+    the per-case test scores, their mean, whether the tuner collapsed, its log and best epoch,
+    Algorithm 1's history and the settings.
     """
     structure = data.structure
     chosen = choose_training_slices(data.train, structure, settings)
