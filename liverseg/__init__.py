@@ -6,7 +6,9 @@ The library follows the data: ``io`` → ``datasets`` → ``preprocess`` → ``p
 ``inference`` → ``postprocess`` → ``metrics``, and ``io`` again to write the label volume.
 Beside the flow: ``labels`` (the 0/1/2 label values), ``config`` (the settings profiles),
 ``model_folder`` (the trained networks and their settings, from ``train`` to ``inference``),
-``errors`` (exceptions that name the file) and ``cli`` (the ``liverseg`` command). Each
+``errors`` (exceptions that name the file), ``experiments`` (the book's multi-seed comparisons
+over a shared store of trained networks), ``reproduce`` (the chapters run with papermill and
+rendered) and ``cli`` (the ``liverseg`` command). Each
 module is importable on its own; ``labels``, ``io``, ``datasets``, ``preprocess``, ``crf``,
 ``prior``, ``postprocess``, ``metrics`` and ``config`` do not import Keras.
 """

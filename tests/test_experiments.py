@@ -116,7 +116,7 @@ def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatc
                 Variant("final-only", {"train.loss_scheme": "final_only"})]
     first = compare("loss", variants, settings, tmp_path, data=data, progress=False)
 
-    seed_dir = tmp_path / "axial-liver" / "seed-0"
+    seed_dir = tmp_path / "axial-liver" / f"data-{data.fingerprint}" / "seed-0"
     assert len(list(seed_dir.glob("front-*"))) == 1  # one localizer for both variants
     assert len(list(seed_dir.glob("tuner-*"))) == 2
     assert [run["variant"] for run in first.runs] == ["multi-level", "final-only"]
@@ -211,3 +211,23 @@ def test_rounds_table_is_table_5_with_the_paper_in_brackets():
     assert len(lines) == 4 and lines[0].startswith("| N | accuracy val | accuracy test | Dice val")
     assert "| 0.600 ± 0.000 (0.8402) | 0.600 ± 0.000 (0.8510) |" in lines[2]
     assert "| 0.750 ± 0.071 (0.8682) |" in lines[3] and lines[3].endswith("| 10 ± 0 | 0.800 ± 0.000 | 2 / 2 |")
+
+
+def test_the_data_fingerprint_changes_with_the_slices_and_the_split():
+    from liverseg.datasets.split import Split
+    from liverseg.experiments.compare import data_fingerprint
+    from liverseg.train.slices import SliceSet
+
+    rng = np.random.default_rng(0)
+
+    def subset(n):
+        return SliceSet(rng.random((n, 8, 8)).astype(np.float32), np.zeros((n, 8, 8), np.float32),
+                        (rng.random((n, 8, 8)) > 0.5).astype(np.uint8), np.array(["a"] * n))
+
+    split = Split(["a"], ["b"], ["c"])
+    subsets = [subset(4), subset(2), subset(2)]
+    key = data_fingerprint(split, subsets)
+    assert data_fingerprint(split, subsets) == key
+    assert data_fingerprint(Split(["a"], ["c"], ["b"]), subsets) != key
+    subsets[1].images[0, 0, 0] += 1.0  # one value of the validation images (a sampled one)
+    assert data_fingerprint(split, subsets) != key

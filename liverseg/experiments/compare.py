@@ -11,12 +11,15 @@ it depends on, so nothing is trained twice: variants that leave the localizer an
 alone share them; a variant that equals one another chapter trained (the profile's own
 settings, say) is read back; a chapter executed again re-reads instead of re-training::
 
-    store/slices/{plane}-{structure}/{train,val,test}/   the slices (memmaps, built once)
-    store/{plane}-{structure}/seed-{s}/front-{key}/      localizer, priors_{train,val,test}.npy
-    store/{plane}-{structure}/seed-{s}/tuner-{key}/tuner/         the tuning network
-    store/{plane}-{structure}/seed-{s}/tuner-{key}/rounds-{key}/  Algorithm 1, ``scores.json``
+    store/slices/{plane}-{structure}/{train,val,test}/     the slices (memmaps, built once)
+    store/{plane}-{structure}/data-{fingerprint}/seed-{s}/
+        front-{key}/                 localizer, priors_{train,val,test}.npy
+        tuner-{key}/tuner/           the tuning network
+        tuner-{key}/rounds-{key}/    Algorithm 1's rounds and ``scores.json``
 
-(keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`).
+(keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`; the fingerprint is
+:attr:`Data.fingerprint`, so networks trained on other data — another dataset folder, or
+phantoms from another version of the generator — are never read back).
 
 Scores are those of :func:`liverseg.train.scores.overlap_scores` (accuracy, Dice, foreground
 IoU, mIoU of background and foreground) of the slices of one test patient stacked together at
@@ -153,6 +156,7 @@ class Data:
     plane: str
     structure: str
     test_cases: list  # the test patients' Case objects (whole volumes), in split order
+    fingerprint: str = ""  # of the split and the slices' values (see :func:`data_fingerprint`)
 
 
 @dataclasses.dataclass
@@ -197,7 +201,20 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
                             settings.preprocess, structure, settings.inference.liver_margin,
                             folder=folder / subset)
                for subset, ids in zip(split._fields, split)]
-    return Data(split, *subsets, plane, structure, [by_id[i] for i in split.test])
+    return Data(split, *subsets, plane, structure, [by_id[i] for i in split.test],
+                data_fingerprint(split, subsets))
+
+
+def data_fingerprint(split: Split, subsets: Sequence[SliceSet], samples: int = 65536) -> str:
+    """A short hash of the split and of the slices: their shapes and ``samples`` values spread
+    over each stack of images and labels (a few hundred MB read on all of LiTS, not all of it)."""
+    digest = hashlib.sha1(json.dumps(split._asdict(), sort_keys=True).encode())
+    for subset in subsets:
+        for array in (subset.images, subset.labels):
+            flat = array.reshape(-1)
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(flat[::max(1, flat.size // samples)]).tobytes())
+    return digest.hexdigest()[:10]
 
 
 def train_variant(data: Data, settings: Profile, store: str | Path,
@@ -212,8 +229,8 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     """
     structure = data.structure
     chosen = choose_training_slices(data.train, structure, settings)
-    front_dir = front_folder(store, settings, data.plane, structure)
-    tuner_dir = tuner_folder(store, settings, data.plane, structure)
+    front_dir = front_folder(store, settings, data)
+    tuner_dir = tuner_folder(store, settings, data)
     rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.to_dict())
     tic = time.perf_counter()
     front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
@@ -281,24 +298,23 @@ def compare(
         seconds=round(time.perf_counter() - started, 1))
 
 
-def front_folder(store: str | Path, settings: Profile, plane: str = "axial",
-                 structure: str = "liver") -> Path:
-    """The store's folder of the localizer and priors of ``settings`` (created), for
-    :func:`liverseg.train.cascade.train_front`."""
-    return _fresh(_seed_folder(store, settings, plane, structure) / f"front-{front_key(settings)}",
+def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
+    """The store's folder of the localizer and priors of ``settings`` on ``data`` (created),
+    for :func:`liverseg.train.cascade.train_front`."""
+    return _fresh(_seed_folder(store, settings, data) / f"front-{front_key(settings)}",
                   _front_settings(settings))
 
 
-def tuner_folder(store: str | Path, settings: Profile, plane: str = "axial",
-                 structure: str = "liver") -> Path:
-    """The store's folder of the tuning network of ``settings`` (created); the network itself
-    trains in its ``tuner`` subfolder (:func:`liverseg.train.cascade.train_tuner`)."""
-    return _fresh(_seed_folder(store, settings, plane, structure) / f"tuner-{tuner_key(settings)}",
+def tuner_folder(store: str | Path, settings: Profile, data: Data) -> Path:
+    """The store's folder of the tuning network of ``settings`` on ``data`` (created); the
+    network itself trains in its ``tuner`` subfolder (:func:`liverseg.train.cascade.train_tuner`)."""
+    return _fresh(_seed_folder(store, settings, data) / f"tuner-{tuner_key(settings)}",
                   _tuner_settings(settings))
 
 
-def _seed_folder(store, settings: Profile, plane: str, structure: str) -> Path:
-    return Path(store) / f"{plane}-{structure}" / f"seed-{settings.train.seed}"
+def _seed_folder(store, settings: Profile, data: Data) -> Path:
+    return (Path(store) / f"{data.plane}-{data.structure}" / f"data-{data.fingerprint}"
+            / f"seed-{settings.train.seed}")
 
 
 def front_key(settings: Profile) -> str:

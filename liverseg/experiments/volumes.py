@@ -11,6 +11,7 @@ cached in the store so both chapters predict each volume once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -36,16 +37,18 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     (the split and test cases are the same for every plane)."""
     planes = tuple(planes or settings.planes)
     store = Path(store)
-    folder = store / "models" / f"seed-{settings.train.seed}-{rounds_key(settings)}"
+    prepared = [prepare(settings, store, plane=plane, data_dir=data_dir, progress=progress)
+                for plane in planes]
+    data = prepared[-1]
+    fingerprint = "-".join(d.fingerprint for d in prepared)
+    key = hashlib.sha1(fingerprint.encode()).hexdigest()[:10]
+    folder = store / "models" / f"seed-{settings.train.seed}-{rounds_key(settings)}-data-{key}"
     if (folder / "liverseg-model.json").is_file():
-        return folder, prepare(settings, store, plane=planes[-1], data_dir=data_dir,
-                               progress=progress)
+        return folder, data
     folder.mkdir(parents=True, exist_ok=True)
-    for plane in planes:
-        data = prepare(settings, store, plane=plane, data_dir=data_dir, progress=progress)
+    for plane, data in zip(planes, prepared):
         trained = train_variant(data, settings, store, progress, f"{plane} seed {settings.train.seed}")
-        rounds = (tuner_folder(store, settings, plane, "liver") / f"rounds-{rounds_key(settings)}"
-                  / "best.keras")
+        rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}" / "best.keras"
         tuner = rounds if rounds.is_file() else trained.tuner.path
         shutil.copyfile(trained.front.localizer.path, folder / network_file(plane, "liver", "localizer"))
         shutil.copyfile(tuner, folder / network_file(plane, "liver", "tuner"))
