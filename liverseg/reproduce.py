@@ -84,7 +84,8 @@ def reproduce(
             ``KERAS_BACKEND`` or ``"tensorflow"``).
         only: chapter names to run (default: all); the others are rendered if already done.
         force: run chapters again even when already done with these parameters.
-        render: build the HTML book from the executed chapters.
+        render: build the HTML book from the executed chapters (skipped, and said so in the
+            summary, while some chapter has not run yet).
         root: the book's root folder (default: this checkout's).
         timeout: seconds a cell may run (``None``: no limit).
     Raises:
@@ -136,7 +137,12 @@ def reproduce(
         seconds = round(time.perf_counter() - tic, 1)
         atomic_write_text(stamp, json.dumps({"key": key, "seconds": seconds}, indent=1))
         summary["chapters"][chapter.name] = {"seconds": seconds}
-    if render:
+    missing = [c.name for c in found if _run_with(out / DONE / f"{c.name}.json") != parameters]
+    if render and missing:  # e.g. --chapters on a new run folder, or with other parameters
+        summary["html"] = None
+        summary["not_rendered"] = ("chapters not run with these parameters yet: "
+                                   + ", ".join(missing))
+    elif render:
         summary["html"] = str(render_book(out, root))
     return summary
 
@@ -195,6 +201,14 @@ def _failed_cell(executed: Path) -> str:
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
             return f"cell {number} (`{first.strip()[:60]}`)"
     return "an unknown cell"
+
+
+def _run_with(stamp: Path) -> dict | None:
+    """The parameters a chapter's finished run used (``None`` if it has not finished)."""
+    try:
+        return json.loads(stamp.read_text())["key"]["parameters"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _sha1(path: Path) -> str:

@@ -10,12 +10,14 @@ import pytest
 
 from liverseg.reproduce import ChapterError, chapters, reproduce
 
-PARAMETERS = 'dataset = "synthetic"\ndata_dir = ""\nprofile = "demo"\nbackend = "tensorflow"\nrun_dir = "runs"'
+PARAMETERS = ('dataset = "synthetic"\ndata_dir = ""\nprofile = "demo"\n'
+              'backend = "tensorflow"\nrun_dir = "runs"')
 
 
 def _notebook(path, *cells):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     params = nbformat.v4.new_code_cell(PARAMETERS)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
@@ -56,7 +58,8 @@ def test_a_failing_chapter_stops_the_run_and_names_its_cell(book, tmp_path):
     assert not (out / "third.txt").exists()  # nothing after the failure ran
     assert (out / "done" / "first.json").is_file() and not (out / "done" / "second.json").exists()
     executed = nbformat.read(out / "book" / "second.ipynb", as_version=4)  # kept to inspect
-    assert any(o.get("ename") == "RuntimeError" for c in executed.cells for o in c.get("outputs", []))
+    assert any(o.get("ename") == "RuntimeError"
+               for c in executed.cells for o in c.get("outputs", []))
 
     _notebook(book / "book" / "second.ipynb", _writes("second"))  # fixed
     (out / "first.txt").unlink()
@@ -71,3 +74,8 @@ def test_a_failing_chapter_stops_the_run_and_names_its_cell(book, tmp_path):
     assert (out / "first.txt").read_text() == "demo synthetic"
     with pytest.raises(ValueError, match="unknown chapters"):
         reproduce(out, root=book, only=["nope"], render=False, progress=False)
+
+
+def test_a_partial_run_is_not_rendered_and_says_why(book, tmp_path):
+    summary = reproduce(tmp_path / "run", root=book, only=["first"], progress=False)
+    assert summary["html"] is None and "second, third" in summary["not_rendered"]

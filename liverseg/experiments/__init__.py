@@ -17,7 +17,8 @@ from liverseg.experiments.volumes import (compare_crf, compare_fusions, compare_
 __all__ = [
     "METRICS", "Comparison", "Data", "Trained", "Variant", "compare", "compare_crf",
     "compare_fusions", "compare_postprocessing", "describe_difference",
-    "front_folder", "front_key", "mean_sd", "plane_model_folder", "plane_probabilities", "prepare", "rounds_key", "rounds_plot",
+    "front_folder", "front_key", "mean_sd", "plane_model_folder", "plane_probabilities",
+    "prepare", "rounds_key", "rounds_plot",
     "rounds_table", "spread", "strip_plot",
     "summary_table", "train_variant", "tuner_folder", "tuner_key",
 ]

@@ -307,7 +307,8 @@ def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
 
 def tuner_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     """The store's folder of the tuning network of ``settings`` on ``data`` (created); the
-    network itself trains in its ``tuner`` subfolder (:func:`liverseg.train.cascade.train_tuner`)."""
+    network itself trains in its ``tuner`` subfolder
+    (:func:`liverseg.train.cascade.train_tuner`)."""
     return _fresh(_seed_folder(store, settings, data) / f"tuner-{tuner_key(settings)}",
                   _tuner_settings(settings))
 

@@ -71,8 +71,8 @@ def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = N
                  metrics: Sequence[str] = ("accuracy", "dice", "miou")) -> str:
     """Algorithm 1's rounds in the form of Table 5: per round N, the validation and test
     ``metrics`` (pooled over the slices; mean ± sd over seeds), the patches added and the Dice
-    of their pseudo-labels, and — given ``paper`` (:data:`~liverseg.experiments.paper_tables.TABLE_5`)
-    — the paper's value in brackets."""
+    of their pseudo-labels, and — given ``paper``
+    (:data:`~liverseg.experiments.paper_tables.TABLE_5`) — the paper's value in brackets."""
     runs = comparison.runs_of(variant)
     n_rounds = max(len(run["self_training"]) for run in runs)
     header = ["N"] + [f"{LABELS.get(m, m)} {subset}" for m in metrics for subset in ("val", "test")]

@@ -47,10 +47,13 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
         return folder, data
     folder.mkdir(parents=True, exist_ok=True)
     for plane, data in zip(planes, prepared):
-        trained = train_variant(data, settings, store, progress, f"{plane} seed {settings.train.seed}")
-        rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}" / "best.keras"
-        tuner = rounds if rounds.is_file() else trained.tuner.path
-        shutil.copyfile(trained.front.localizer.path, folder / network_file(plane, "liver", "localizer"))
+        tag = f"{plane} seed {settings.train.seed}"
+        trained = train_variant(data, settings, store, progress, tag)
+        rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}"
+        best = rounds / "best.keras"
+        tuner = best if best.is_file() else trained.tuner.path
+        shutil.copyfile(trained.front.localizer.path,
+                        folder / network_file(plane, "liver", "localizer"))
         shutil.copyfile(tuner, folder / network_file(plane, "liver", "tuner"))
     write_manifest(folder, settings, planes, ("liver",), {"split": data.split._asdict()})
     return folder, data
@@ -195,7 +198,8 @@ def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | 
     boxes: dict[str, list] = {"without CRF": [], "with CRF": []}
     for seed in seeds:
         seeded = settings.replace(**{"train.seed": seed})
-        localizer = train_variant(data, seeded, store, progress, f"seed {seed}").front.localizer.model
+        trained = train_variant(data, seeded, store, progress, f"seed {seed}")
+        localizer = trained.front.localizer.model
         batch = settings.inference.batch_size
         probability = predict_probability(localizer, test.images, batch)
         cams = cam.grad_cam(localizer, test.images[..., None], layer_name=prior.cam_layer,
