@@ -203,7 +203,9 @@ class TrainConfig(_Serializable):
     network's training priors come from localizers trained out-of-fold on the other
     ``prior_folds - 1`` folds of the training patients (1: in-sample, from the final localizer;
     optimistic). ``precision``: a Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``,
-    ``"mixed_float16"``); ``jit_compile``: ``"auto"``, True or False, as ``Model.compile``.
+    ``"mixed_float16"``); ``jit_compile``: ``"auto"``, True or False, as ``Model.compile``
+    (``"auto"``: no XLA for TensorFlow on a CPU-only machine, where compiling costs more than it
+    saves; ``jax.jit`` on JAX, which without it runs op by op, several times slower).
     """
 
     optimizer: str = "adam"
@@ -445,7 +447,7 @@ def _smoke() -> Profile:
         # CRF distances are pixels: 1/8 of the paper's 512-pixel settings at 64 pixels
         prior=PriorConfig(margin=2, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=2.5)),
         train=TrainConfig(learning_rate=3e-3, batch_size=8, epochs=20, early_stopping_patience=4,
-                          prior_folds=1, jit_compile=False),
+                          prior_folds=1),
         patches=PatchConfig(levels=(2, 3)),
         self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
         experiments=ExperimentConfig(seeds=(0,), test_phantoms=2),
@@ -464,8 +466,7 @@ def _demo() -> Profile:
             aspp_filters=64, aspp_rates=(3, 6, 9),
         ),
         prior=PriorConfig(margin=4, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=5.0)),
-        train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=15, early_stopping_patience=5,
-                          jit_compile=False),
+        train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=15, early_stopping_patience=5),
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
         experiments=ExperimentConfig(test_phantoms=4),
     )

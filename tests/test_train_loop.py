@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     data = (x[:16, ..., None], y[:16, ..., None]), (x[16:, ..., None], y[16:, ..., None])
     config = LocalizationConfig(image_size=32, base_filters=4, depth=2, dropout=0.3)
     settings = TrainConfig(learning_rate=3e-3, batch_size=4, epochs=int(sys.argv[2]),
-                           early_stopping_patience=10, jit_compile=False)
+                           early_stopping_patience=10, jit_compile="auto")
     fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(), *data,
         sys.argv[1], settings, progress=False)
     """

@@ -65,7 +65,7 @@ def test_a_memmap_slice_set_trains_to_the_same_weights(tmp_path, cases):
     from liverseg.train.loop import fit
 
     config = LocalizationConfig(image_size=SIZE, base_filters=2, depth=1)
-    settings = TrainConfig(learning_rate=1e-2, batch_size=4, epochs=1, jit_compile=False)
+    settings = TrainConfig(learning_rate=1e-2, batch_size=4, epochs=1, jit_compile="auto")
     weights = []
     for folder in (None, tmp_path / "slices"):
         data = build_slices(cases, "axial", SIZE, folder=folder)
