@@ -113,6 +113,16 @@ def _reproduce(args) -> dict:
                      render=not args.no_render, progress=not args.quiet)
 
 
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data, profile and run folder that ``train`` and ``reproduce`` share."""
+    from liverseg.config import DATASETS, PROFILE_NAMES
+
+    parser.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    parser.add_argument("--data-dir", type=Path, help="dataset root (LiTS or 3D-IRCADb-01)")
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default="demo")
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liverseg", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), help="fixed shape")
     synth.set_defaults(run=_synthesize)
 
-    from liverseg.config import DATASETS, FUSIONS, PLANES, PROFILE_NAMES
+    from liverseg.config import FUSIONS, PLANES
 
     train = commands.add_parser(
         "train", help="train both cascades on every plane into a model folder",
@@ -136,10 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tuning net, Algorithm 1) for each plane of the profile. Writes OUT/model (read by "
         "`liverseg segment`), OUT/split.json, OUT/training.json and checkpoints under OUT/work; "
         "rerun the same command to resume a killed run.")
-    train.add_argument("--dataset", choices=DATASETS, default="synthetic")
-    train.add_argument("--data-dir", type=Path, help="dataset root (LiTS or 3D-IRCADb-01)")
-    train.add_argument("--profile", choices=PROFILE_NAMES, default="demo")
-    train.add_argument("--out", type=Path, required=True, help="run folder")
+    _add_run_arguments(train)
     train.add_argument("--planes", nargs="+", choices=PLANES, help="default: the profile's")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="change one setting, e.g. --set train.epochs=5 (JSON values)")
@@ -182,10 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "profile into OUT/book, keeping trained networks in OUT/store and numbers in "
         "OUT/results, then render OUT/_build/html. Chapters already run with the same "
         "parameters are skipped; the first chapter that fails stops the run and names the cell.")
-    reproduce.add_argument("--dataset", choices=DATASETS, default="synthetic")
-    reproduce.add_argument("--data-dir", type=Path, help="dataset root (LiTS or 3D-IRCADb-01)")
-    reproduce.add_argument("--profile", choices=PROFILE_NAMES, default="demo")
-    reproduce.add_argument("--out", type=Path, required=True, help="run folder")
+    _add_run_arguments(reproduce)
     reproduce.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
                            help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     reproduce.add_argument("--chapters", nargs="+", metavar="NAME", help="run only these")
