@@ -371,22 +371,34 @@ def _score(model, front, val, test, structure: str, settings: Profile) -> dict:
     batch = settings.inference.batch_size
     val_probability = predict_tuned(model, val.images, front.val_priors, batch)
     test_probability = predict_tuned(model, test.images, front.test_priors, batch)
-    target = test.target(structure)
-    cases = []
-    for case_id in dict.fromkeys(test.case_ids.tolist()):  # in slice order
-        rows = test.case_ids == case_id
-        scores = overlap_scores(test_probability[rows], target[rows])
-        cases.append({"case": case_id, **scores,
-                      "reference_voxels": int(target[rows].sum()),
-                      "predicted_voxels": int((test_probability[rows] > 0.5).sum())})
+    return {"val": overlap_scores(val_probability, val.target(structure)),
+            **per_case_run(test_probability > 0.5, test.target(structure), test.case_ids)}
+
+
+def case_row(case_id: str, prediction: np.ndarray, reference: np.ndarray) -> dict:
+    """One test patient's scores: :func:`~liverseg.train.scores.overlap_scores` of a boolean
+    (or probability, thresholded at 0.5) prediction against the 0/1 reference, and voxel counts."""
+    reference = np.asarray(reference) > 0.5
+    prediction = np.asarray(prediction) > 0.5
+    return {"case": case_id, **overlap_scores(prediction, reference),
+            "reference_voxels": int(reference.sum()), "predicted_voxels": int(prediction.sum())}
+
+
+def run_of_cases(cases: list[dict]) -> dict:
+    """A run's per-case rows, their mean per metric, and whether it collapsed (Dice below
+    :data:`COLLAPSE_DICE` on every patient that has the structure)."""
     with_structure = [c for c in cases if c["reference_voxels"]]
-    collapsed = bool(with_structure) and all(c["dice"] < COLLAPSE_DICE for c in with_structure)
-    return {
-        "val": overlap_scores(val_probability, val.target(structure)),
-        "test_cases": cases,
-        "test_mean": {m: float(np.mean([c[m] for c in cases])) for m in METRICS},
-        "collapsed": collapsed,
-    }
+    return {"test_cases": cases,
+            "test_mean": {m: float(np.mean([c[m] for c in cases])) for m in METRICS},
+            "collapsed": bool(with_structure) and all(c["dice"] < COLLAPSE_DICE
+                                                      for c in with_structure)}
+
+
+def per_case_run(prediction: np.ndarray, reference: np.ndarray, case_ids: np.ndarray) -> dict:
+    """:func:`run_of_cases` of slice stacks: the rows of each patient scored together."""
+    cases = [case_row(case_id, prediction[case_ids == case_id], reference[case_ids == case_id])
+             for case_id in dict.fromkeys(case_ids.tolist())]  # in slice order
+    return run_of_cases(cases)
 
 
 def _read_run(folder: Path, settings: Profile) -> dict | None:

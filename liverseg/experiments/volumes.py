@@ -21,13 +21,12 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from liverseg.config import Profile
-from liverseg.experiments.compare import (Comparison, Data, prepare, rounds_key, train_variant,
-                                          tuner_folder)
+from liverseg.experiments.compare import (Comparison, Data, case_row, per_case_run, prepare,
+                                          rounds_key, run_of_cases, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_path
 from liverseg.labels import LIVER
 from liverseg.model_folder import network_file, write_manifest
 from liverseg.postprocess import fill_holes, largest_component, postprocess_label
-from liverseg.train.scores import overlap_scores
 
 
 def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[str] | None = None,
@@ -95,21 +94,9 @@ def score_masks(masks: Mapping[str, Callable[[dict], np.ndarray]], cases, probab
         reference = np.asarray(case.label) >= LIVER
         planes = probabilities(case)
         for name, make in masks.items():
-            mask = make(planes)
-            scores = overlap_scores(mask, reference)
-            per_method[name].append({"case": case.case_id, **scores,
-                                     "reference_voxels": int(reference.sum()),
-                                     "predicted_voxels": int(mask.sum())})
-    runs = []
-    for name, rows in per_method.items():
-        with_liver = [row for row in rows if row["reference_voxels"]]
-        runs.append({
-            "variant": name, "seed": int(seed), "test_cases": rows,
-            "test_mean": {m: float(np.mean([row[m] for row in rows]))
-                          for m in ("accuracy", "dice", "iou", "miou")},
-            "collapsed": bool(with_liver) and all(row["dice"] < 0.05 for row in with_liver),
-            "val": None,
-        })
+            per_method[name].append(case_row(case.case_id, make(planes), reference))
+    runs = [{"variant": name, "seed": int(seed), **run_of_cases(rows), "val": None}
+            for name, rows in per_method.items()]
     return json.loads(json.dumps(runs))
 
 
@@ -229,13 +216,5 @@ def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | 
 
 
 def _slice_run(name, seed, masks, target, case_ids) -> dict:
-    cases = []
-    for case_id in dict.fromkeys(case_ids.tolist()):
-        rows = case_ids == case_id
-        cases.append({"case": case_id, **overlap_scores(masks[rows], target[rows]),
-                      "reference_voxels": int(target[rows].sum()),
-                      "predicted_voxels": int((masks[rows] > 0.5).sum())})
-    return {"variant": name, "seed": int(seed), "test_cases": cases,
-            "test_mean": {m: float(np.mean([c[m] for c in cases]))
-                          for m in ("accuracy", "dice", "iou", "miou")},
-            "collapsed": False, "val": None}
+    return {"variant": name, "seed": int(seed), **per_case_run(masks, target, case_ids),
+            "val": None}
