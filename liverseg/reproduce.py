@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
+from unittest import mock
 
 from liverseg.errors import LiversegError, MissingFileError
 from liverseg.io.atomic import atomic_write_text
@@ -121,7 +122,7 @@ def reproduce(
         tic = time.perf_counter()
         if progress:
             print(f"liverseg reproduce: {chapter.name} ({profile}, {dataset})", file=sys.stderr)
-        with _environment(env):
+        with mock.patch.dict(os.environ, env):  # for the kernels started inside
             try:
                 papermill.execute_notebook(
                     str(chapter.source), str(target), parameters=parameters,
@@ -213,22 +214,3 @@ def _run_with(stamp: Path) -> dict | None:
 
 def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
-
-
-class _environment:
-    """Set environment variables for the kernels started inside the block."""
-
-    def __init__(self, values: dict):
-        self.values, self.saved = values, {}
-
-    def __enter__(self):
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
