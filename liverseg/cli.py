@@ -59,13 +59,16 @@ def _evaluate(args) -> dict:
 
 
 def _settings(args):
-    """The profile named by ``--profile``, with ``--dataset``, ``--planes`` and ``--set`` applied."""
+    """The profile named by ``--profile``, with ``--dataset``, ``--planes``, ``--devices`` and
+    ``--set`` applied."""
     from liverseg.config import profile
 
     settings = profile(args.profile)
     changes = {"dataset": args.dataset}
     if args.planes:
         changes["planes"] = tuple(args.planes)
+    if getattr(args, "devices", None):
+        changes["train.devices"] = args.devices
     for assignment in args.set or ():
         key, _, text = assignment.partition("=")
         if not _:
@@ -148,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         "rerun the same command to resume a killed run.")
     _add_run_arguments(train)
     train.add_argument("--planes", nargs="+", choices=PLANES, help="default: the profile's")
+    train.add_argument("--devices", type=int, metavar="N",
+                       help="data-parallel training on N accelerators (JAX backend; "
+                       "train.batch_size must be a multiple of N)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="change one setting, e.g. --set train.epochs=5 (JSON values)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

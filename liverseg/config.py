@@ -27,6 +27,7 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FUSIONS = ("soft", "union", "intersection", "majority")
 UPSAMPLINGS = ("transpose", "bilinear")
+EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
 
 
 def _tuplify(value):
@@ -206,6 +207,10 @@ class TrainConfig(_Serializable):
     ``"mixed_float16"``); ``jit_compile``: ``"auto"``, True or False, as ``Model.compile``
     (``"auto"``: no XLA for TensorFlow on a CPU-only machine, where compiling costs more than it
     saves; ``jax.jit`` on JAX, which without it runs op by op, several times slower).
+    ``devices``: data-parallel training over this many accelerators (``keras.distribution``
+    ``DataParallel``, JAX backend only): each batch of ``batch_size`` slices is split between
+    them, so ``batch_size`` must be a multiple of ``devices``. It decides where a run is
+    computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`.
     """
 
     optimizer: str = "adam"
@@ -220,6 +225,7 @@ class TrainConfig(_Serializable):
     precision: str = "float32"
     jit_compile: Any = "auto"
     seed: int = 0
+    devices: int = 1
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -230,9 +236,12 @@ class TrainConfig(_Serializable):
             raise ValueError(f"empty_slice_fraction must be in [0, 1], got {self.empty_slice_fraction}")
         if self.prior_folds < 1:
             raise ValueError(f"prior_folds must be >= 1, got {self.prior_folds}")
-        for name in ("batch_size", "epochs"):
+        for name in ("batch_size", "epochs", "devices"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.devices:
+            raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
+                             f"devices={self.devices} (each device gets an equal share)")
 
 
 @dataclass
@@ -406,6 +415,19 @@ class Profile(_Serializable):
         "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
         "inference": InferenceConfig, "experiments": ExperimentConfig,
     }
+
+    def learned_settings(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the settings that change only where a run is computed
+        (:data:`EXECUTION_ONLY`): what a trained network or a number depends on, so two runs
+        on different hardware share their stored networks and may resume each other."""
+        data = self.to_dict()
+        for dotted in EXECUTION_ONLY:
+            *path, last = dotted.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            del node[last]
+        return data
 
     def for_dataset(self, dataset: str) -> "Profile":
         """This profile on ``dataset`` (``"synthetic"``, ``"lits"``, ``"ircadb"``); a real dataset

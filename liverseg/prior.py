@@ -27,6 +27,11 @@ then sees no location prior for that slice, as for a slice without liver in trai
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -97,15 +102,25 @@ def roi_prior(
     return region.astype(np.float32)
 
 
+PARALLEL_MIN_PIXELS = 2**22  # 16 slices of 512 x 512: below this, starting workers costs more
+
+
 def roi_priors(
     probabilities: np.ndarray,
     cams: np.ndarray | None = None,
     images: np.ndarray | None = None,
     *,
     progress: bool = True,
+    workers: int | None = None,
     **kwargs,
 ) -> np.ndarray:
-    """:func:`roi_prior` for a stack of slices ``(N, H, W)``; returns ``(N, H, W)`` float32."""
+    """:func:`roi_prior` for a stack of slices ``(N, H, W)``; returns ``(N, H, W)`` float32.
+
+    The dense CRF holds Python's global lock, so slices are refined in parallel by
+    ``workers`` processes (``None``: up to 8, one per CPU, when the stack has at least
+    :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per process and
+    reused; the result is the same as one process's.
+    """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 3:
         raise ShapeError(f"expected (N, H, W) probability maps, got shape {probabilities.shape}")
@@ -114,15 +129,37 @@ def roi_priors(
             raise ShapeError(
                 f"{name} shape {np.shape(stack)} differs from probabilities {probabilities.shape}"
             )
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if probabilities.size >= PARALLEL_MIN_PIXELS else 1
+    slices = [(probabilities[i], None if cams is None else cams[i],
+               None if images is None else images[i]) for i in range(len(probabilities))]
+    bar = tqdm(total=len(slices), desc="ROI priors", unit="slice", disable=not progress)
     priors = np.empty(probabilities.shape, np.float32)
-    for i in tqdm(range(len(probabilities)), desc="ROI priors", unit="slice", disable=not progress):
-        priors[i] = roi_prior(
-            probabilities[i],
-            None if cams is None else cams[i],
-            None if images is None else images[i],
-            **kwargs,
-        )
+    if workers <= 1 or len(slices) < 2:
+        for i, args in enumerate(slices):
+            priors[i] = roi_prior(*args, **kwargs)
+            bar.update()
+    else:
+        chunks = np.array_split(np.arange(len(slices)), min(len(slices), 4 * workers))
+        pool = _pool(workers)
+        futures = {pool.submit(_roi_chunk, [slices[i] for i in chunk], kwargs): chunk
+                   for chunk in chunks if len(chunk)}
+        for future in as_completed(futures):
+            priors[futures[future]] = future.result()
+            bar.update(len(futures[future]))
+    bar.close()
     return priors
+
+
+def _roi_chunk(slices: list, kwargs: dict) -> np.ndarray:
+    return np.stack([roi_prior(*args, **kwargs) for args in slices])
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes, started by ``spawn`` (a fork of a process running
+    TensorFlow or JAX threads can deadlock), kept for the life of this process."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def box_filter(mask: np.ndarray, margin: int = 0) -> np.ndarray:

@@ -212,3 +212,15 @@ def test_evaluate_refuses_a_folder_against_a_file(case_folders, capsys):
     pred, ref = case_folders
     assert main(["evaluate", str(pred), str(ref / "case1.nii.gz")]) == 2
     assert str(ref / "case1.nii.gz") in capsys.readouterr().err
+
+
+def test_train_devices_sets_data_parallel_training_and_checks_the_batch(tmp_path):
+    from liverseg.cli import _settings, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--profile", "demo", "--out", str(tmp_path), "--devices", "2"])
+    assert _settings(args).train.devices == 2
+    args = parser.parse_args(["train", "--profile", "demo", "--out", str(tmp_path), "--devices", "3",
+                              "--set", "train.batch_size=4"])
+    with pytest.raises(SystemExit, match="multiple of devices=3"):
+        _settings(args)

@@ -102,6 +102,19 @@ def test_batch_helper_matches_single_slices(slice_):
         roi_priors(probabilities, None, images[:2], progress=False)
 
 
+def test_worker_processes_give_the_serial_result_in_slice_order(slice_):
+    probability, image, _ = slice_
+    rng = np.random.default_rng(1)
+    shifts = rng.integers(-8, 8, (6, 2))
+    probabilities = np.stack([np.roll(probability, tuple(s), (0, 1)) for s in shifts])
+    images = np.stack([np.roll(image, tuple(s), (0, 1)) for s in shifts])
+    cams = rng.random(probabilities.shape).astype(np.float32)
+    serial = roi_priors(probabilities, cams, images, margin=2, progress=False, workers=1)
+    parallel = roi_priors(probabilities, cams, images, margin=2, progress=False, workers=2)
+    np.testing.assert_array_equal(parallel, serial)
+    assert len({p.tobytes() for p in serial}) > 1  # the slices differ, so the order is checked
+
+
 def test_bad_arguments_raise_liverseg_errors(slice_):
     probability, image, _ = slice_
     with pytest.raises(InvalidDataError, match="needs the CT image"):

@@ -231,7 +231,7 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     chosen = choose_training_slices(data.train, structure, settings)
     front_dir = front_folder(store, settings, data)
     tuner_dir = tuner_folder(store, settings, data)
-    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.to_dict())
+    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.learned_settings())
     tic = time.perf_counter()
     front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
                         tag)
@@ -330,7 +330,7 @@ def tuner_key(settings: Profile) -> str:
 
 def rounds_key(settings: Profile) -> str:
     """A short hash of all the settings (Algorithm 1 and the scoring depend on any)."""
-    return _hash(settings.to_dict())
+    return _hash(settings.learned_settings())
 
 
 def _hash(tree: dict) -> str:
@@ -345,7 +345,7 @@ def _front_settings(settings: Profile) -> dict:
 
 
 def _tuner_settings(settings: Profile) -> dict:
-    data = settings.to_dict()
+    data = settings.learned_settings()
     for key in ("patches", "self_training", "experiments"):
         del data[key]
     data["inference"] = {"liver_margin": data["inference"]["liver_margin"]}
@@ -406,7 +406,12 @@ def _read_run(folder: Path, settings: Profile) -> dict | None:
     if not path.is_file():
         return None
     run = json.loads(path.read_text())
-    return run if run.get("settings") == json.loads(json.dumps(settings.to_dict())) else None
+    try:
+        saved = Profile.from_dict(run.get("settings") or {}).learned_settings()
+    except (TypeError, ValueError):  # a settings tree this version cannot read
+        return None
+    same = json.dumps(saved, sort_keys=True) == json.dumps(settings.learned_settings(), sort_keys=True)
+    return run if same else None
 
 
 def _fresh(folder: Path, tree: dict) -> Path:

@@ -15,6 +15,7 @@ from liverseg.models.blocks import (
     space_to_depth,
     tiles_to_image,
 )
+from liverseg.models.flops import FlopCount, forward_flops
 from liverseg.models.localization import (
     build_localization_net,
 )
@@ -24,11 +25,13 @@ __all__ = [
     "ASPP",
     "ConvBox",
     "DilatedStem",
+    "FlopCount",
     "ImagePatches",
     "ResidualBlock",
     "build_localization_net",
     "build_tuning_net",
     "depth_to_space",
+    "forward_flops",
     "image_to_tiles",
     "space_to_depth",
     "tiles_to_image",

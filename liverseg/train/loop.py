@@ -20,6 +20,7 @@ of the tuning network), so these need not exist for the whole set at once.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -107,6 +108,14 @@ def fit(
         return FitResult(keras.models.load_model(workdir / FINAL), _read_log(workdir),
                          state["best_epoch"], workdir / FINAL)
 
+    distribution = data_parallel(settings.devices)
+    with distribution.scope() if distribution else contextlib.nullcontext():
+        return _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed,
+                    progress, desc, targets)
+
+
+def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed, progress,
+         desc, targets) -> FitResult:
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(settings.precision)  # for the layers built now only
     try:
@@ -122,14 +131,16 @@ def fit(
         keras.mixed_precision.set_dtype_policy(previous_policy)
     history = _read_log(workdir)[: state["epoch"]]
     n = _length(train[0])
+    share = settings.devices
     val_batches = None if val is None else Batches(val[0], val[1], settings.batch_size,
-                                                   targets=targets)
+                                                   targets=targets, multiple_of=share)
     bar = tqdm(range(state["epoch"], epochs), desc=desc, unit="epoch", disable=not progress,
                initial=state["epoch"], total=epochs)
     for epoch in bar:
         reseed(model, seed, epoch)
         order = np.random.default_rng((seed, epoch)).permutation(n)
-        batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets)
+        batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets,
+                          multiple_of=share)
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
         row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1])}
         if val_batches is not None:
@@ -159,6 +170,27 @@ def fit(
     return FitResult(model, history, state["best_epoch"], workdir / FINAL)
 
 
+def data_parallel(devices: int) -> keras.distribution.Distribution | None:
+    """Keras' ``DataParallel`` over the first ``devices`` accelerators (``None`` for one).
+
+    The model's variables are replicated on every device and each batch is split between
+    them; gradients are averaged, so the loss trajectory is that of one device with the
+    same batch, up to the order of floating-point sums. Keras' distribution API runs on the
+    JAX backend only.
+    """
+    if devices == 1:
+        return None
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ValueError(f"train.devices={devices} needs the JAX backend (keras.distribution); "
+                         f"this process runs {backend!r}: set KERAS_BACKEND=jax")
+    available = keras.distribution.list_devices()
+    if len(available) < devices:
+        raise ValueError(f"train.devices={devices}, but this machine has {len(available)}: "
+                         f"{available}")
+    return keras.distribution.DataParallel(devices=available[:devices])
+
+
 def reseed(model: keras.Model, seed: int, epoch: int) -> None:
     """Set every seed generator of ``model`` (dropout) to a state derived from (seed, epoch).
 
@@ -179,7 +211,10 @@ class Batches(keras.utils.PyDataset):
     arrays, or anything with ``len()`` and ``[index_array]``), with ``targets`` applied to
     the ``y`` part; the last batch may be smaller. The rows of a batch are read in increasing
     order (sequential reads of a ``np.memmap``) and put back in ``order``'s. Only the batch is
-    in memory: the arrays are never indexed as a whole. ``kwargs`` go to
+    in memory: the arrays are never indexed as a whole. ``multiple_of``: every batch's size is
+    a multiple of it (data-parallel training splits each batch evenly between devices), so
+    the last ``(n % batch_size) % multiple_of`` rows of ``order`` are left out (other rows
+    each epoch when ``order`` is shuffled). ``kwargs`` go to
     ``keras.utils.PyDataset`` (``workers``, ``use_multiprocessing``, ``max_queue_size``);
     :func:`fit` keeps the default single worker: with ``workers`` > 1, Keras 3.15 on JAX
     feeds the first epoch of a new model's batches in another order (the batch its build
@@ -188,17 +223,20 @@ class Batches(keras.utils.PyDataset):
     """
 
     def __init__(self, x, y, batch_size: int, order: np.ndarray | None = None,
-                 targets: Callable[[Any], Any] | None = None, **kwargs):
+                 targets: Callable[[Any], Any] | None = None, multiple_of: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y, self.targets = x, y, targets
         self.batch_size = int(batch_size)
-        self.n = _length(x)
-        if _length(y) != self.n:
-            raise ValueError(f"x has {self.n} rows but y {_length(y)}")
+        if self.batch_size % multiple_of:
+            raise ValueError(f"batch_size={batch_size} is not a multiple of {multiple_of}")
+        rows = _length(x)
+        if _length(y) != rows:
+            raise ValueError(f"x has {rows} rows but y {_length(y)}")
+        self.n = rows - (rows % self.batch_size) % multiple_of  # the rows read per epoch
         if order is not None:
             order = np.asarray(order, dtype=np.int64)
-            if order.shape != (self.n,):
-                raise ValueError(f"order has shape {order.shape}, expected ({self.n},)")
+            if order.shape != (rows,):
+                raise ValueError(f"order has shape {order.shape}, expected ({rows},)")
         self.order = order
 
     def __len__(self) -> int:

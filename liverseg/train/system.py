@@ -128,16 +128,16 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
     """Refuse to resume a run of other settings. The saved tree is read back through
     :class:`Profile` first, so a run saved before a setting existed (which then takes its
     default) resumes when that default is what ``settings`` holds; ``experiments`` (which
-    training does not read) may differ."""
+    training does not read) and the execution-only settings (``train.devices``) may differ."""
     path = out / "settings.json"
     text = json.dumps(settings.to_dict(), indent=1, sort_keys=True)
     if path.is_file():
         try:
-            saved = Profile.from_dict(json.loads(path.read_text())).to_dict()
+            saved = Profile.from_dict(json.loads(path.read_text())).learned_settings()
             saved = json.loads(json.dumps(saved))  # tuples → lists, as ``current``
         except (ValueError, TypeError) as error:
             raise InvalidDataError(f"unreadable settings ({error})", path) from error
-        current = json.loads(text)
+        current = json.loads(json.dumps(settings.learned_settings()))
         for tree in (saved, current):
             tree.pop("experiments")  # the experiment chapters' settings; training ignores them
         if saved != current:

@@ -1,8 +1,8 @@
 """Time ``liverseg segment`` of one CT volume, file to file, per stage; print one JSON object.
 
-    python benchmarks/segment.py                                   # demo profile, 200 x 512 x 512 phantom
-    python benchmarks/segment.py --profile smoke --shape 40 128 128
-    python benchmarks/segment.py --model runs/demo/model --input volume-0.nii --reference segmentation-0.nii
+    python benchmarks/volume.py                                    # demo profile, 400 x 512 x 512 phantom
+    python benchmarks/volume.py --profile smoke --shape 40 128 128
+    python benchmarks/volume.py --model runs/demo/model --input volume-0.nii --reference segmentation-0.nii
 
 What is timed is :func:`liverseg.inference.volume.segment_file`, the whole of ``liverseg
 segment``: read the CT, preprocess, per structure (liver, then lesion inside the liver) and
@@ -66,8 +66,8 @@ def parse_args(argv=None):
                         help="CT to segment (NIfTI/NRRD file or DICOM folder) instead of a phantom")
     parser.add_argument("--reference", type=Path, default=None,
                         help="reference label of --input, for the Dice (a phantom has its own)")
-    parser.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=(200, 512, 512),
-                        help="phantom shape (default 200 512 512)")
+    parser.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=(400, 512, 512),
+                        help="phantom shape (default 400 512 512, a LiTS-sized volume)")
     parser.add_argument("--seed", type=int, default=0, help="phantom and untrained weights seed")
     parser.add_argument("--suffix", choices=(".nii", ".nii.gz"), default=".nii.gz",
                         help="file type of the phantom and of the output label")
