@@ -52,3 +52,24 @@ def test_every_chapter_in_the_toc_exists_and_notebooks_have_no_outputs():
         for cell in cells:
             if cell["cell_type"] == "code":
                 assert not cell.get("outputs") and cell.get("execution_count") is None, notebook
+
+
+def test_colab_buttons_and_install_cells_name_the_same_repository():
+    import json
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert config["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["urls"]["Repository"] == url
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for entry in toc["chapters"]:
+        path = ROOT / f"{entry['file']}.ipynb"
+        cells = json.loads(path.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        first = "".join(code[0]["source"])
+        assert "google.colab" in first and f"git+{url}@" in first, path.name
+        assert "remove-cell" in code[0]["metadata"].get("tags", []), path.name
+        later = "".join("".join(c["source"]) for c in code[1:])
+        assert "from liverseg" not in first and "import liverseg" not in first
+        assert "liverseg" in later  # the install comes before the chapter's first import of it
