@@ -39,6 +39,8 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
+from liverseg.figures import NotebookFigure
+
 from liverseg.datasets.planes import PLANES, check_plane, plane_spacing, to_slices
 from liverseg.errors import InvalidDataError, ShapeError
 from liverseg.labels import BACKGROUND, LESION, LIVER
@@ -128,7 +130,7 @@ def static_views(image, reference=None, prediction=None, spacing=None, *, center
     if len(center) != 3 or not all(0 <= c < n for c, n in zip(center, shape)):
         raise InvalidDataError(f"center {center} is not a voxel of the (z, y, x) volume of "
                                f"shape {shape}")
-    fig = _Figure(figsize=figsize, dpi=100, layout="constrained")
+    fig = NotebookFigure(figsize=figsize, dpi=100, layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, plane, index in zip(axes, PLANES, center):
         _draw(ax, _view(volumes, plane, index), overlay, volumes.window)
@@ -136,16 +138,6 @@ def static_views(image, reference=None, prediction=None, spacing=None, *, center
     if title:
         fig.suptitle(title)
     return fig
-
-
-class _Figure(Figure):
-    """A figure that shows itself as a PNG in a notebook, also before pyplot's inline backend is
-    loaded (IPython's own figure formatter exists only after the first pyplot figure)."""
-
-    def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png")
-        return buffer.getvalue()
 
 
 class SliceViewer(widgets.VBox):
