@@ -28,6 +28,8 @@ def test_keys_share_the_localizer_across_tuner_only_changes():
     assert tuner_key(rounds) == tuner_key(base)  # Algorithm 1 starts from the same tuner
     assert rounds_key(rounds) != rounds_key(base)
     assert tuner_key(base.replace(**{"experiments.seeds": (5,)})) == tuner_key(base)
+    other_runs = base.replace(**{"experiments.seeds": (5,), "experiments.system_planes": None})
+    assert rounds_key(other_runs) == rounds_key(base)  # which runs to make, not what one does
 
 
 def test_variants_may_not_change_what_every_row_shares():

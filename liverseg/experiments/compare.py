@@ -231,7 +231,7 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     chosen = choose_training_slices(data.train, structure, settings)
     front_dir = front_folder(store, settings, data)
     tuner_dir = tuner_folder(store, settings, data)
-    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", settings.learned_settings())
+    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", _run_settings(settings))
     tic = time.perf_counter()
     front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
                         tag)
@@ -329,8 +329,17 @@ def tuner_key(settings: Profile) -> str:
 
 
 def rounds_key(settings: Profile) -> str:
-    """A short hash of all the settings (Algorithm 1 and the scoring depend on any)."""
-    return _hash(settings.learned_settings())
+    """A short hash of all the settings of a run (Algorithm 1 and the scoring depend on any)."""
+    return _hash(_run_settings(settings))
+
+
+def _run_settings(settings: Profile) -> dict:
+    """What one trained-and-scored run depends on: the learned settings without
+    ``experiments``, which chooses the runs to make (seeds, the plane, the held-out phantoms,
+    whose effect on the data is in the data fingerprint), not what a run does."""
+    data = settings.learned_settings()
+    del data["experiments"]
+    return data
 
 
 def _hash(tree: dict) -> str:
@@ -407,10 +416,10 @@ def _read_run(folder: Path, settings: Profile) -> dict | None:
         return None
     run = json.loads(path.read_text())
     try:
-        saved = Profile.from_dict(run.get("settings") or {}).learned_settings()
+        saved = _run_settings(Profile.from_dict(run.get("settings") or {}))
     except (TypeError, ValueError):  # a settings tree this version cannot read
         return None
-    same = json.dumps(saved, sort_keys=True) == json.dumps(settings.learned_settings(), sort_keys=True)
+    same = json.dumps(saved, sort_keys=True) == json.dumps(_run_settings(settings), sort_keys=True)
     return run if same else None
 
 

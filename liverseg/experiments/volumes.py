@@ -30,14 +30,15 @@ from liverseg.postprocess import fill_holes, largest_component, postprocess_labe
 
 
 def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[str] | None = None,
-                       data_dir=None, progress: bool = True) -> tuple[Path, Data]:
+                       data_dir=None, progress: bool = True, cases=None) -> tuple[Path, Data]:
     """The liver networks of ``planes`` (default ``settings.planes``) for ``train.seed``, as a
     model folder ``store/models/seed-{s}-{key}``; returns it and the last plane's :class:`Data`
-    (the split and test cases are the same for every plane)."""
+    (the split and test cases are the same for every plane). ``cases``: as
+    :func:`~liverseg.experiments.compare.prepare`'s (default: loaded once per plane)."""
     planes = tuple(planes or settings.planes)
     store = Path(store)
-    prepared = [prepare(settings, store, plane=plane, data_dir=data_dir, progress=progress)
-                for plane in planes]
+    prepared = [prepare(settings, store, plane=plane, cases=cases, data_dir=data_dir,
+                        progress=progress) for plane in planes]
     data = prepared[-1]
     fingerprint = "-".join(d.fingerprint for d in prepared)
     key = hashlib.sha1(fingerprint.encode()).hexdigest()[:10]
