@@ -336,9 +336,11 @@ def rounds_key(settings: Profile) -> str:
 def _run_settings(settings: Profile) -> dict:
     """What one trained-and-scored run depends on: the learned settings without
     ``experiments``, which chooses the runs to make (seeds, the plane, the held-out phantoms,
-    whose effect on the data is in the data fingerprint), not what a run does."""
+    whose effect on the data is in the data fingerprint), not what a run does, and without
+    ``phantoms``, which the data fingerprint covers."""
     data = settings.learned_settings()
     del data["experiments"]
+    data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
     return data
 
 
@@ -357,6 +359,7 @@ def _tuner_settings(settings: Profile) -> dict:
     data = settings.learned_settings()
     for key in ("patches", "self_training", "experiments"):
         del data[key]
+    data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
     data["inference"] = {"liver_margin": data["inference"]["liver_margin"]}
     return data
 
