@@ -28,6 +28,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FUSIONS = ("soft", "union", "intersection", "majority")
 UPSAMPLINGS = ("transpose", "bilinear")
 EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
+PHANTOM_PHASES = ("unenhanced", "arterial", "portal_venous", "late")  # contrast phases of phantoms
+SLICE_PROFILES = ("thickness", "spacing", "none")
 
 
 def _tuplify(value):
@@ -350,6 +352,104 @@ class InferenceConfig(_Serializable):
 
 
 @dataclass
+class PhantomConfig(_Serializable):
+    """How the synthetic phantoms are scanned (issue 10, "domain randomization").
+
+    The patient of a seed (anatomy, lesions, each tissue's place in its HU band) does not depend
+    on these settings; they decide how it is imaged (:mod:`liverseg.datasets.synthetic.scanner`).
+    Each case draws: a contrast ``phase`` (``phases`` with probabilities ``phase_weights``; the
+    HU bands of each phase and their sources are in :mod:`liverseg.datasets.synthetic.tissues`);
+    a noise level (``noise_hu``, HU) and grain (``noise_correlation_mm``: the in-plane Gaussian
+    that filters white noise, 0 = white; ``None``: the classic grain of 0.6 voxel whatever the
+    spacing); an in-plane resolution (``psf_mm``, the reconstruction kernel's blur); a slice
+    thickness (one of ``slice_thickness_mm``) whose partial volume ``slice_profile`` sets:
+    ``"thickness"`` (a slice profile of that FWHM along z), ``"spacing"`` (about one slice
+    spacing, the classic) or ``"none"``; the field of view (``fov_margin``: its size over the
+    body's; a clinical 512² scan's pixel is kept within ``in_plane_spacing_mm``), the table in
+    it (``table_probability``), beam-hardening streaks from the spine (``streak_probability``,
+    amplitude ``streak_hu``) and metal (``metal_probability``: a surgical clip beside the liver
+    or pedicle screws, saturating the CT scale, with streaks of ``metal_streak_hu``).
+
+    The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS
+    to be (the phase weights are our estimate, not a census of LiTS), 8–30 HU noise (routine
+    to low-dose abdominal CT) with an in-plane grain of 0.6–1.2 mm (the noise of one real LiTS
+    liver crop, volume 117, correlates 0.31–0.43 between neighbouring pixels, which a Gaussian
+    of about 0.6 pixel gives; its pixel size is unknown, about 1.5 mm assumed), 0.7–5 mm
+    slices and 0.5–1 mm pixels (DESIGN.md), streaks in 30 % and metal in 5 % of the scans.
+    :meth:`classic` is the generator before this setting existed, bit for bit; the ``smoke``
+    and ``demo`` profiles keep it for now, since every chapter's numbers and the test suite
+    rest on those phantoms (switching them is a later step, once a chapter shows the mixture
+    helps). Arms beside the body are not drawn (they are anatomy, not acquisition).
+    """
+
+    phases: tuple[str, ...] = PHANTOM_PHASES
+    phase_weights: tuple[float, ...] = (0.1, 0.15, 0.65, 0.1)
+    noise_hu: tuple[float, float] = (8.0, 30.0)
+    noise_correlation_mm: Optional[tuple[float, float]] = (0.6, 1.2)
+    psf_mm: tuple[float, float] = (0.4, 1.1)
+    slice_thickness_mm: tuple[float, ...] = (0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
+    slice_profile: str = "thickness"
+    in_plane_spacing_mm: tuple[float, float] = (0.5, 1.0)
+    fov_margin: tuple[float, float] = (1.0, 1.5)
+    table_probability: float = 0.9
+    streak_probability: float = 0.3
+    streak_hu: tuple[float, float] = (10.0, 60.0)
+    metal_probability: float = 0.05
+    metal_streak_hu: tuple[float, float] = (100.0, 400.0)
+
+    @classmethod
+    def classic(cls) -> "PhantomConfig":
+        """The phantoms before issue 10: portal-venous or (20 %) unenhanced, 10–20 HU noise of a
+        0.6-voxel grain, a one-spacing slice profile, the table always, no streaks, no metal."""
+        return cls(phases=("unenhanced", "portal_venous"), phase_weights=(0.2, 0.8),
+                   noise_hu=(10.0, 20.0), noise_correlation_mm=None, psf_mm=(0.5, 0.9),
+                   slice_profile="spacing", fov_margin=(1.04, 1.2), table_probability=1.0,
+                   streak_probability=0.0, metal_probability=0.0)
+
+    def __post_init__(self):
+        name = "phantoms"
+        if not self.phases or len(set(self.phases)) != len(self.phases):
+            raise ValueError(f"{name}.phases must name distinct phases, got {self.phases}")
+        bad = [p for p in self.phases if p not in PHANTOM_PHASES]
+        if bad:
+            raise ValueError(f"{name}.phases must be among {PHANTOM_PHASES}, got {bad}")
+        if len(self.phase_weights) != len(self.phases):
+            raise ValueError(f"{name}.phase_weights needs one weight per phase "
+                             f"({len(self.phases)}), got {self.phase_weights}")
+        if min(self.phase_weights) < 0 or abs(sum(self.phase_weights) - 1) > 1e-6:
+            raise ValueError(f"{name}.phase_weights must be >= 0 and sum to 1, got {self.phase_weights}")
+        _check_range(f"{name}.noise_hu", self.noise_hu)
+        if self.noise_correlation_mm is not None:
+            _check_range(f"{name}.noise_correlation_mm", self.noise_correlation_mm)
+        _check_range(f"{name}.psf_mm", self.psf_mm, positive=True)
+        if not self.slice_thickness_mm or min(self.slice_thickness_mm) <= 0:
+            raise ValueError(f"{name}.slice_thickness_mm must list positive thicknesses, "
+                             f"got {self.slice_thickness_mm}")
+        if self.slice_profile not in SLICE_PROFILES:
+            raise ValueError(f"{name}.slice_profile must be one of {SLICE_PROFILES}, "
+                             f"got {self.slice_profile!r}")
+        _check_range(f"{name}.in_plane_spacing_mm", self.in_plane_spacing_mm, positive=True)
+        _check_range(f"{name}.fov_margin", self.fov_margin, positive=True)
+        _check_range(f"{name}.streak_hu", self.streak_hu)
+        _check_range(f"{name}.metal_streak_hu", self.metal_streak_hu)
+        for field_name in ("table_probability", "streak_probability", "metal_probability"):
+            value = getattr(self, field_name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}.{field_name} must be in [0, 1], got {value}")
+
+
+def _check_range(name: str, value, positive: bool = False) -> None:
+    """``value`` must be a ``(low, high)`` pair with ``0 <= low <= high`` (``0 < low`` if ``positive``)."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
+    if not (0 < low if positive else 0 <= low) or low > high:
+        bound = "0 < low" if positive else "0 <= low"
+        raise ValueError(f"{name} must be a range with {bound} <= high, got {value!r}")
+
+
+@dataclass
 class ExperimentConfig(_Serializable):
     """How the experiment chapters compare settings (:mod:`liverseg.experiments`).
 
@@ -400,6 +500,7 @@ class Profile(_Serializable):
     split: SplitConfig = field(default_factory=SplitConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
+    phantoms: PhantomConfig = field(default_factory=PhantomConfig)
 
     def __post_init__(self):
         for sub in (self.localization, self.tuning):
@@ -421,8 +522,17 @@ class Profile(_Serializable):
         "preprocess": PreprocessConfig, "localization": LocalizationConfig,
         "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
         "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
-        "inference": InferenceConfig, "experiments": ExperimentConfig,
+        "inference": InferenceConfig, "experiments": ExperimentConfig, "phantoms": PhantomConfig,
     }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+        """A saved settings tree back as a profile. A tree saved before the ``phantoms``
+        section existed was made with the classic phantoms, so it reads back with those, not
+        with today's default mixture."""
+        if "phantoms" not in data:
+            data = {**data, "phantoms": PhantomConfig.classic().to_dict()}
+        return super().from_dict(data)
 
     def learned_settings(self) -> dict[str, Any]:
         """:meth:`to_dict` without the settings that change only where a run is computed
@@ -481,6 +591,7 @@ def _smoke() -> Profile:
         patches=PatchConfig(levels=(2, 3)),
         self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
         experiments=ExperimentConfig(seeds=(0,), test_phantoms=2, system_planes=("axial",)),
+        phantoms=PhantomConfig.classic(),  # the book's numbers rest on these phantoms
     )
 
 
@@ -499,6 +610,7 @@ def _demo() -> Profile:
         train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=15, early_stopping_patience=5),
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
         experiments=ExperimentConfig(test_phantoms=4),
+        phantoms=PhantomConfig.classic(),  # the book's numbers rest on these phantoms
     )
 
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from liverseg.config import (
+    PhantomConfig,
     PROFILE_NAMES, LocalizationConfig, Profile, TrainConfig, TuningConfig, profile,
 )
 
@@ -118,8 +119,11 @@ def test_a_run_saved_before_a_setting_existed_resumes_but_other_settings_do_not(
     settings = profile("demo")
     saved = settings.to_dict()
     del saved["experiments"]  # written by a version without this setting
+    del saved["phantoms"]  # nor this one: its phantoms were the classic ones, as demo's are
     (tmp_path / "settings.json").write_text(json.dumps(saved))
     _check_same_settings(tmp_path, settings)
+    with pytest.raises(InvalidDataError, match="other settings"):  # the mixture is other data
+        _check_same_settings(tmp_path, settings.replace(**{"phantoms": PhantomConfig().to_dict()}))
     _check_same_settings(tmp_path, settings.replace(**{"experiments.seeds": (7,)}))
     with pytest.raises(InvalidDataError, match="other settings"):
         _check_same_settings(tmp_path, settings.replace(**{"train.epochs": 3}))

@@ -37,14 +37,15 @@ def load_cases(settings: Profile, data_dir=None, progress: bool = True) -> list:
     """The cases a profile trains on: synthetic phantoms, or LiTS / 3D-IRCADb-01 from ``data_dir``.
 
     Phantoms are ``(S/2, S, S)`` volumes (``S`` = ``image_size``), ``n_cases`` of them, made from
-    ``settings.split.seed``; a real dataset gives its first ``n_cases`` cases (all if ``None``).
+    ``settings.split.seed`` and scanned as ``settings.phantoms`` says; a real dataset gives its
+    first ``n_cases`` cases (all if ``None``).
     """
     from liverseg.datasets import ircadb, lits, synthetic
 
     size = settings.image_size
     if settings.dataset == "synthetic":
         return list(synthetic.iter_cases(settings.n_cases or 10, seed=settings.split.seed,
-                                         shape=(size // 2, size, size)))
+                                         shape=(size // 2, size, size), config=settings.phantoms))
     if not data_dir:
         raise InvalidDataError(f"dataset {settings.dataset!r} needs --data-dir")
     module = {"lits": lits, "ircadb": ircadb}[settings.dataset]
@@ -66,7 +67,7 @@ def held_out_phantoms(settings: Profile, n_cases: int) -> list:
 
     size = settings.image_size
     return list(synthetic.iter_cases(n_cases, seed=HELD_OUT_SEED + settings.split.seed,
-                                     shape=(size // 2, size, size)))
+                                     shape=(size // 2, size, size), config=settings.phantoms))
 
 
 def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bool = True) -> Path:

@@ -20,7 +20,7 @@ def case_seed(seed: int, index: int) -> tuple[int, int]:
 
 
 def iter_cases(n_cases: int, seed: int = 0, **kwargs) -> Iterator[Case]:
-    """Yield ``n_cases`` phantoms (``kwargs`` go to :func:`make_case`)."""
+    """Yield ``n_cases`` phantoms (``kwargs`` go to :func:`make_case`: ``shape``, ``config``, ...)."""
     for index in range(n_cases):
         yield make_case(case_seed(seed, index), **kwargs)
 
@@ -37,7 +37,8 @@ def make_dataset(
 
     The layout is LiTS's, so phantoms go through the same reader as the real data. With
     the default ``shape`` each case is a clinical 512×512 scan (10–60 s, 10–50 MB each);
-    the book's profiles pass smaller shapes. Returns the image paths.
+    the book's profiles pass smaller shapes. ``kwargs`` go to :func:`make_case` (e.g.
+    ``config=PhantomConfig()`` for the realistic acquisition mixture). Returns the image paths.
     """
     from liverseg.io import write_volume
 

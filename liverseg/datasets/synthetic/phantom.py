@@ -1,12 +1,19 @@
-"""One synthetic abdominal CT case: anatomy → tissue map → HU image and LiTS-style label."""
+"""One synthetic abdominal CT case: anatomy → tissue map → HU image and LiTS-style label.
+
+How the case is scanned (contrast phase, noise, slice profile, field of view, streaks, metal)
+follows a :class:`liverseg.config.PhantomConfig`; ``None`` is :meth:`PhantomConfig.classic`,
+the phantoms as they were before those settings existed, bit for bit.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import numpy as np
 
+from liverseg.config import PhantomConfig
 from liverseg.datasets.base import LESION, LIVER, Case
 from liverseg.io import Volume
 
@@ -15,17 +22,18 @@ from .anatomy import anatomy_layers, sample_frame
 from .lesions import Lesion, lesion_count, place_lesions
 from .liver import liver
 from .render import paint, render_hu
+from .scanner import (
+    Metal, Streaks, add_artefacts, draw_metal, draw_phase, draw_streaks, noise_grain, slice_sigma,
+)
 from .shapes import SmoothField
 from .tissues import LIVER_TISSUES, TISSUE_HU, Tissue
 
-PHASES = tuple(TISSUE_HU)
-UNENHANCED_FRACTION = 0.2
-NOISE_HU = (10.0, 20.0)
 
 
 @dataclasses.dataclass
 class Phantom:
-    """A case with what generated it: the tissue map, each tissue's mean HU, the lesions."""
+    """A case with what generated it: the tissue map, each tissue's mean HU, the lesions, and
+    what the scanner drew (:mod:`.scanner`)."""
 
     case: Case
     tissues: np.ndarray  # uint8 ids of :class:`Tissue` (lesion k: ``Tissue.LESION + k``)
@@ -34,6 +42,16 @@ class Phantom:
     lesions: list[Lesion]
     acquisition: Acquisition
     noise_hu: float
+    noise_correlation_mm: float = 0.0  # in-plane Gaussian that filtered the noise (0: white)
+    psf_mm: float = 0.0
+    slice_sigma: float = 0.0  # slice profile along z, Gaussian sigma in voxels
+    table: bool = True
+    streaks: Streaks | None = None
+    metal: Metal | None = None
+
+    @property
+    def slice_thickness_mm(self) -> float:
+        return self.acquisition.thickness
 
 
 def _streams(seed) -> list[np.random.SeedSequence]:
@@ -42,11 +60,17 @@ def _streams(seed) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(4)
 
 
-def scan_geometry(seed, shape=None, spacing=None) -> Acquisition:
+def _scanner_streams(seed) -> list[np.random.SeedSequence]:
+    """Streams for the noise grain, the table, streaks and metal: the seed's fifth child (the
+    first four are :func:`_streams`), split, so none of them moves another draw."""
+    return np.random.SeedSequence(seed).spawn(5)[4].spawn(4)
+
+
+def scan_geometry(seed, shape=None, spacing=None, config: PhantomConfig | None = None) -> Acquisition:
     """The grid :func:`make_case` would use for these arguments, without rendering anything."""
     anatomy_seed, _, scan_seed, _ = _streams(seed)
     frame = sample_frame(np.random.default_rng(anatomy_seed))
-    return sample_acquisition(np.random.default_rng(scan_seed), frame, shape, spacing)
+    return sample_acquisition(np.random.default_rng(scan_seed), frame, shape, spacing, config)
 
 
 def make_phantom(
@@ -55,20 +79,23 @@ def make_phantom(
     spacing: tuple[float, float, float] | None = None,
     phase: str | None = None,
     lesions: int | None = None,
+    config: PhantomConfig | None = None,
 ) -> Phantom:
     """Generate the phantom of ``seed`` (see :func:`make_case` for the arguments)."""
-    if phase is not None and phase not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    config = PhantomConfig.classic() if config is None else config
+    if phase is not None and phase not in config.phases:
+        raise ValueError(f"phase must be one of the config's phases {config.phases}, got {phase!r}")
     anatomy_seed, lesion_seed, scan_seed, noise_seed = _streams(seed)
+    grain_seed, table_seed, streak_seed, metal_seed = _scanner_streams(seed)
     rng = np.random.default_rng(anatomy_seed)
     frame = sample_frame(rng)
     layers = anatomy_layers(frame, rng, liver)
-    drawn_phase = PHASES[1] if rng.uniform() < UNENHANCED_FRACTION else PHASES[0]
+    drawn_phase = draw_phase(rng.uniform(), config)
     phase = phase or drawn_phase
     hu = {int(t): rng.uniform(*band) for t, band in TISSUE_HU[phase].items()}
     contrast, contrast_hu = SmoothField(rng, (150, 400), waves=4), rng.uniform(3, 8)
 
-    acquisition = sample_acquisition(np.random.default_rng(scan_seed), frame, shape, spacing)
+    acquisition = sample_acquisition(np.random.default_rng(scan_seed), frame, shape, spacing, config)
     scan_rng = np.random.default_rng(scan_seed.spawn(1)[0])
     lesion_rng = np.random.default_rng(lesion_seed)
     count = lesion_count(lesion_rng) if lesions is None else int(lesions)
@@ -77,21 +104,33 @@ def make_phantom(
     lesion_layers, lesion_list = place_lesions(layers, liver_box, lesion_rng, count, margin)
     for k, lesion in enumerate(lesion_list):
         hu[int(Tissue.LESION) + k] = hu[int(Tissue.LIVER)] - lesion.contrast
+    table = bool(np.random.default_rng(table_seed).uniform() < config.table_probability)
+    if not table:  # a field of view cropped above the table
+        layers = [layer for layer in layers if layer.tissue not in (Tissue.TABLE, Tissue.FOAM)]
 
     grid = acquisition.grid()
     tissues, shading = paint(grid, layers + lesion_layers)
     noise_rng = np.random.default_rng(noise_seed)
-    noise_hu = noise_rng.uniform(*NOISE_HU)
+    noise_hu = noise_rng.uniform(*config.noise_hu)
+    correlation_mm, grain = noise_grain(np.random.default_rng(grain_seed), config, acquisition.spacing)
+    streaks = draw_streaks(np.random.default_rng(streak_seed), config, frame)
+    metal = draw_metal(np.random.default_rng(metal_seed), config, frame, tissues, grid)
+    artefacts = None
+    if streaks is not None or metal is not None:
+        artefacts = functools.partial(add_artefacts, grid=grid, tissues=tissues, frame=frame, streaks=streaks,
+                                      metal=metal)
+    psf_mm, z_sigma = scan_rng.uniform(*config.psf_mm), slice_sigma(config, acquisition)
     image = render_hu(
         tissues, shading, grid, acquisition.spacing, hu, contrast, contrast_hu, noise_rng, noise_hu,
-        psf_mm=scan_rng.uniform(0.5, 0.9),
+        psf_mm=psf_mm, slice_sigma=z_sigma, noise_grain=grain, artefacts=artefacts,
     )
     label = np.zeros(tissues.shape, np.uint8)
     label[np.isin(tissues, LIVER_TISSUES)] = LIVER
     label[tissues >= Tissue.LESION] = LESION
     volume = Volume.from_canonical(image, acquisition.spacing, acquisition.origin())
     case_id = "phantom-" + "-".join(str(s) for s in np.atleast_1d(seed))
-    return Phantom(Case(case_id, volume, label), tissues, hu, phase, lesion_list, acquisition, noise_hu)
+    return Phantom(Case(case_id, volume, label), tissues, hu, phase, lesion_list, acquisition, noise_hu,
+                   correlation_mm, float(psf_mm), z_sigma, table, streaks, metal)
 
 
 def make_case(
@@ -100,6 +139,7 @@ def make_case(
     spacing: tuple[float, float, float] | None = None,
     phase: str | None = None,
     lesions: int | None = None,
+    config: PhantomConfig | None = None,
 ) -> Case:
     """A synthetic abdominal CT case, the same for the same arguments.
 
@@ -113,12 +153,17 @@ def make_case(
             same field of view is resampled to it (coarser spacing: e.g. ~3 mm at 128).
         spacing: ``(z, y, x)`` mm. Given with ``shape``, both are kept and the anatomy is
             shrunk if it would not fit in-plane.
-        phase: ``"portal_venous"`` (liver 90–130 HU) or ``"unenhanced"`` (liver 50–70 HU);
-            default drawn (20 % unenhanced).
+        phase: one of ``config.phases`` (``"unenhanced"``, ``"arterial"``,
+            ``"portal_venous"``, ``"late"``: the HU of :mod:`.tissues`; the classic config
+            has unenhanced and portal-venous only); default drawn from ``config.phase_weights``.
         lesions: number of lesions; default drawn (30 % healthy, else 1–8).
+        config: how the patient is scanned (:class:`liverseg.config.PhantomConfig`: phase,
+            noise, slice thickness and profile, field of view, streaks, metal). ``None``:
+            :meth:`PhantomConfig.classic` (portal-venous or 20 % unenhanced, 10–20 HU noise),
+            the phantoms of every chapter so far; ``PhantomConfig()`` is the realistic mixture.
 
     Returns:
         a :class:`~liverseg.datasets.base.Case`: float32 image of whole HU in canonical
         orientation (liver on the image's left, in the upper slices) and a 0/1/2 label.
     """
-    return make_phantom(seed, shape, spacing, phase, lesions).case
+    return make_phantom(seed, shape, spacing, phase, lesions, config).case

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 from scipy import ndimage
@@ -67,9 +67,18 @@ def render_hu(
     noise_hu: float,
     psf_mm: float,
     texture_mm: float = 1.2,
+    slice_sigma: float = 0.45,
+    noise_grain: tuple[float, float, float] = (0.0, 0.6, 0.6),
+    artefacts: Callable[[np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """The CT image: tissue means + texture + smooth enhancement variation, blurred by the
-    scanner (partial volume), plus quantum noise; float32 rounded to whole HU, as stored CT (int16) reads."""
+    scanner (partial volume), plus quantum noise; float32 rounded to whole HU, as stored CT (int16) reads.
+
+    ``slice_sigma``: the slice profile along z (Gaussian sigma, voxels; the default, about one
+    slice spacing wide, is the classic phantoms'); ``noise_grain``: the Gaussian (voxels per
+    axis) that correlates the noise; ``artefacts(image)`` adds streaks or metal in place, after
+    the blur and before the noise (:mod:`.scanner`).
+    """
     spacing = np.asarray(spacing, float)
     image = lookup_table(hu)[tissues]
     for window, mask, offsets, tissue in shading:
@@ -84,10 +93,12 @@ def render_hu(
     enhancing = lookup_table({t: 1.0 for t in ENHANCING})[tissues]
     image += enhancing * (np.float32(contrast_hu) * contrast(grid.coords()))
     del enhancing
-    # partial volume: a slice profile about as wide as the slice, plus the in-plane PSF
+    # partial volume: the slice profile along z, plus the in-plane PSF
     blur = np.sqrt((psf_mm / spacing) ** 2 + 0.4**2)
-    blur[0] = 0.45
+    blur[0] = slice_sigma
     ndimage.gaussian_filter(image, blur, output=image, mode="nearest")
-    image += np.float32(noise_hu) * unit_noise(rng, tissues.shape, (0.0, 0.6, 0.6))
+    if artefacts is not None:
+        artefacts(image)
+    image += np.float32(noise_hu) * unit_noise(rng, tissues.shape, noise_grain)
     np.clip(image, -1024, 3071, out=image)
     return np.rint(image, out=image)

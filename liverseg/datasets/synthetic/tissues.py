@@ -1,9 +1,33 @@
-"""Tissue classes of the phantoms and their CT numbers (DESIGN.md, "Synthetic phantoms").
+"""Tissue classes of the phantoms and their CT numbers per contrast phase.
 
-Each case draws one mean HU per tissue from these ranges, for its contrast phase:
-``"portal_venous"`` (enhanced; most LiTS scans) or ``"unenhanced"``. Ranges quoted in
-DESIGN.md are used as they stand; the unenhanced column, which DESIGN.md gives only for the
-liver (50–70), follows usual non-contrast values (blood 35–50, kidney 25–40, ...).
+Each case draws one mean HU per tissue from these ranges, for its contrast phase (chosen by
+:class:`liverseg.config.PhantomConfig`). The liver's HU and its contrast to the spleen and the
+vessels are what tells the phases apart (liver HU; spleen − liver; blood):
+
+- ``unenhanced``: liver 50–70; spleen darker (about −10); blood 35–50.
+- ``arterial`` (late arterial, ~35 s after the injection): liver 65–95; spleen clearly
+  brighter (+25 to +95); aorta 230–350.
+- ``portal_venous`` (~70 s): liver 90–130; spleen about as bright (+5 on average); 150–200.
+- ``late`` (delayed / equilibrium, 3–5 min): liver 80–105; spleen alike (0 on average); 120–160.
+
+Sources. ``portal_venous`` is DESIGN.md's table ("Synthetic phantoms"), used as it stands.
+``unenhanced``: liver 50–70 HU, normally about 10 HU above the spleen (textbook figures, e.g.
+Webb, Brant & Major, *Fundamentals of Body CT*; Piekarski et al., Radiology 1980;137:727, found
+the liver consistently denser than the spleen in 100 normal adults); blood 35–50 and kidney
+25–40 are usual non-contrast values. ``arterial`` (late arterial / portal-inflow phase, 25–40 s):
+aorta 290–360 HU at its peak and the liver only 20–30 HU above its baseline (Radiopaedia, "Late
+arterial phase"), the aorta here 230–350 so that it stays above 200; spleen 80–110 HU above its
+baseline against 15–25 for the liver, a spleen-to-liver contrast of about 80 HU (AJR study "MDCT
+of the liver and hypervascular hepatocellular carcinomas: optimizing scan delays for
+bolus-tracking techniques of hepatic arterial and portal venous phases"); renal cortex,
+pancreas and portal vein (~145 HU) at their arterial peaks. ``late``: the delayed phase at 3–5
+min (phase timings as reviewed by Bae, Radiology 2010;256:32), after the portal-venous peak:
+aorta and liver come down towards equilibrium, liver and spleen alike — typical values, less
+well documented than the other phases. The phantoms have one blood tissue, so the IVC follows
+the aorta (in a real arterial phase it is still dark below the renal veins), and one vessel
+tissue inside the liver (portal and hepatic branches alike). Lesions stay hypodense in every
+phase (:mod:`.lesions`; hypervascular lesions lighting up in the arterial phase are not
+modelled).
 """
 
 from __future__ import annotations
@@ -77,6 +101,30 @@ TISSUE_HU["unenhanced"] = {
     Tissue.KIDNEY: (25, 40),
     Tissue.PANCREAS: (35, 50),
     Tissue.BOWEL_WALL: (30, 50),
+}
+TISSUE_HU["arterial"] = {
+    **TISSUE_HU["portal_venous"],
+    Tissue.MUSCLE: (45, 60),
+    Tissue.HEART: (100, 150),
+    Tissue.BLOOD: (230, 350),
+    Tissue.LIVER: (65, 95),
+    Tissue.HEPATIC_VESSEL: (100, 170),
+    Tissue.SPLEEN: (120, 160),
+    Tissue.KIDNEY: (140, 220),
+    Tissue.PANCREAS: (100, 140),
+    Tissue.BOWEL_WALL: (50, 130),
+}
+TISSUE_HU["late"] = {
+    **TISSUE_HU["portal_venous"],
+    Tissue.MUSCLE: (45, 60),
+    Tissue.HEART: (80, 110),
+    Tissue.BLOOD: (120, 160),
+    Tissue.LIVER: (80, 105),
+    Tissue.HEPATIC_VESSEL: (110, 150),
+    Tissue.SPLEEN: (80, 105),
+    Tissue.KIDNEY: (120, 180),
+    Tissue.PANCREAS: (70, 100),
+    Tissue.BOWEL_WALL: (40, 100),
 }
 
 #: lesions are hypodense: their mean lies this many HU below the case's liver mean.
