@@ -353,10 +353,11 @@ class InferenceConfig(_Serializable):
 
 @dataclass
 class PhantomConfig(_Serializable):
-    """How the synthetic phantoms are scanned (issue 10, "domain randomization").
+    """How the synthetic phantoms are scanned, and how varied their livers are (issue 10).
 
-    The patient of a seed (anatomy, lesions, each tissue's place in its HU band) does not depend
-    on these settings; they decide how it is imaged (:mod:`liverseg.datasets.synthetic.scanner`).
+    The scanner settings below never change the patient of a seed (anatomy, lesions, each
+    tissue's place in its HU band); they decide how it is imaged
+    (:mod:`liverseg.datasets.synthetic.scanner`).
     Each case draws: a contrast ``phase`` (``phases`` with probabilities ``phase_weights``; the
     HU bands of each phase and their sources are in :mod:`liverseg.datasets.synthetic.tissues`);
     a noise level (``noise_hu``, HU) and grain (``noise_correlation_mm``: the in-plane Gaussian
@@ -370,13 +371,32 @@ class PhantomConfig(_Serializable):
     amplitude ``streak_hu``) and metal (``metal_probability``: a surgical clip beside the liver
     or pedicle screws, saturating the CT scale, with streaks of ``metal_streak_hu``).
 
+    The anatomy settings do change the patient (each from random streams of its own, so the
+    classic draws stay put). Lesions (:mod:`liverseg.datasets.synthetic.lesions`, which gives the
+    LiTS measurements behind the defaults): none in ``healthy_probability`` of the cases; else 1–8
+    of radius log-uniform in ``lesion_radius_mm``, or, in ``multifocal_probability`` of them,
+    ``multifocal_count`` small lesions (radius log-normal of median ``multifocal_radius_median_mm``
+    and ``multifocal_radius_sigma_log``, within ``multifocal_radius_mm``) plus
+    ``multifocal_large_count`` of ``multifocal_large_radius_mm``; each lesion darker than the
+    liver by ``lesion_contrast_hu`` (uniform; or normal with ``lesion_contrast_normal_hu`` = (mean,
+    sd), clipped to that range), lesions of 5 mm radius or more (80 %) with a core darker by
+    ``core_darkening_hu`` (``None``: the classic necrotic centre of half the lesions over 12 mm),
+    ``hyperdense_probability`` of them brighter than the liver by ``hyperdense_hu``,
+    ``rim_probability`` with a rim brighter by ``rim_hu``, borders blurred over ``border_blur_mm``.
+    Vessels and shape (:mod:`liverseg.datasets.synthetic.liver`, with its sources):
+    ``vessel_generations`` of branches from the portal and hepatic trunks, down to
+    ``vessel_tip_radius_mm``; the left lobe's reach times ``left_lobe_scale``; a Riedel's lobe in
+    ``riedel_probability`` of the livers; the liver scaled to ``liver_volume_l`` litres (``None``:
+    as the body's frame makes it, 0.5–2 L).
+
     The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS
     to be (the phase weights are our estimate, not a census of LiTS), 8–30 HU noise (routine
     to low-dose abdominal CT) with an in-plane grain of 0.6–1.2 mm (the noise of one real LiTS
     liver crop, volume 117, correlates 0.31–0.43 between neighbouring pixels, which a Gaussian
     of about 0.6 pixel gives; its pixel size is unknown, about 1.5 mm assumed), 0.7–5 mm
     slices and 0.5–1 mm pixels (DESIGN.md), streaks in 30 % and metal in 5 % of the scans.
-    :meth:`classic` is the generator before this setting existed, bit for bit; the ``smoke``
+    :meth:`classic` is the generator before these settings existed, bit for bit (no anatomical
+    variety: 30 % healthy, 1–8 lesions of 2.5–40 mm, 10–60 HU darker, 7 vessel tubes); the ``smoke``
     and ``demo`` profiles keep it for now, since every chapter's numbers and the test suite
     rest on those phantoms (switching them is a later step, once a chapter shows the mixture
     helps). Arms beside the body are not drawn (they are anatomy, not acquisition).
@@ -396,6 +416,30 @@ class PhantomConfig(_Serializable):
     streak_hu: tuple[float, float] = (10.0, 60.0)
     metal_probability: float = 0.05
     metal_streak_hu: tuple[float, float] = (100.0, 400.0)
+    # lesions (issue 10, "lesions as in LiTS"; :mod:`liverseg.datasets.synthetic.lesions`)
+    healthy_probability: float = 0.3
+    lesion_radius_mm: tuple[float, float] = (2.5, 50.0)
+    lesion_contrast_hu: tuple[float, float] = (10.0, 75.0)
+    lesion_contrast_normal_hu: Optional[tuple[float, float]] = (45.0, 12.0)
+    core_darkening_hu: Optional[tuple[float, float]] = (10.0, 25.0)
+    multifocal_probability: float = 0.15
+    multifocal_count: tuple[int, int] = (15, 80)
+    multifocal_radius_mm: tuple[float, float] = (2.5, 10.0)
+    multifocal_radius_median_mm: float = 4.0
+    multifocal_radius_sigma_log: float = 0.6
+    multifocal_large_count: tuple[int, int] = (1, 5)
+    multifocal_large_radius_mm: tuple[float, float] = (15.0, 35.0)
+    hyperdense_probability: float = 0.1
+    hyperdense_hu: tuple[float, float] = (10.0, 40.0)
+    rim_probability: float = 0.15
+    rim_hu: tuple[float, float] = (20.0, 60.0)
+    border_blur_mm: tuple[float, float] = (0.0, 3.0)
+    # vessels and liver shape (issue 10, "anatomical variety"; :mod:`liverseg.datasets.synthetic.liver`)
+    vessel_generations: int = 3
+    vessel_tip_radius_mm: tuple[float, float] = (1.0, 1.5)
+    left_lobe_scale: tuple[float, float] = (0.7, 1.5)
+    riedel_probability: float = 0.1
+    liver_volume_l: Optional[tuple[float, float]] = (1.0, 2.5)
 
     @classmethod
     def classic(cls) -> "PhantomConfig":
@@ -404,7 +448,12 @@ class PhantomConfig(_Serializable):
         return cls(phases=("unenhanced", "portal_venous"), phase_weights=(0.2, 0.8),
                    noise_hu=(10.0, 20.0), noise_correlation_mm=None, psf_mm=(0.5, 0.9),
                    slice_profile="spacing", fov_margin=(1.04, 1.2), table_probability=1.0,
-                   streak_probability=0.0, metal_probability=0.0)
+                   streak_probability=0.0, metal_probability=0.0,
+                   lesion_radius_mm=(2.5, 40.0), lesion_contrast_hu=(10.0, 60.0),
+                   lesion_contrast_normal_hu=None, core_darkening_hu=None, multifocal_probability=0.0,
+                   hyperdense_probability=0.0, rim_probability=0.0, border_blur_mm=(0.0, 0.0),
+                   vessel_generations=0, left_lobe_scale=(1.0, 1.0), riedel_probability=0.0,
+                   liver_volume_l=None)
 
     def __post_init__(self):
         name = "phantoms"
@@ -432,18 +481,58 @@ class PhantomConfig(_Serializable):
         _check_range(f"{name}.fov_margin", self.fov_margin, positive=True)
         _check_range(f"{name}.streak_hu", self.streak_hu)
         _check_range(f"{name}.metal_streak_hu", self.metal_streak_hu)
-        for field_name in ("table_probability", "streak_probability", "metal_probability"):
+        _check_range(f"{name}.lesion_radius_mm", self.lesion_radius_mm, positive=True)
+        _check_range(f"{name}.lesion_contrast_hu", self.lesion_contrast_hu)
+        if self.lesion_contrast_normal_hu is not None:
+            _check_range(f"{name}.lesion_contrast_normal_hu", self.lesion_contrast_normal_hu, ordered=False)
+        if self.core_darkening_hu is not None:
+            _check_range(f"{name}.core_darkening_hu", self.core_darkening_hu)
+        _check_range(f"{name}.multifocal_count", self.multifocal_count, positive=True)
+        _check_range(f"{name}.multifocal_large_count", self.multifocal_large_count)
+        for field_name in ("multifocal_count", "multifocal_large_count"):
+            value = getattr(self, field_name)
+            if any(int(v) != v for v in value):
+                raise ValueError(f"{name}.{field_name} must be whole numbers, got {value!r}")
+        if self.multifocal_count[1] + self.multifocal_large_count[1] > 200:
+            raise ValueError(f"{name}.multifocal_count + multifocal_large_count allow at most 200 lesions, "
+                             f"got {self.multifocal_count} + {self.multifocal_large_count}")
+        _check_range(f"{name}.multifocal_radius_mm", self.multifocal_radius_mm, positive=True)
+        _check_range(f"{name}.multifocal_large_radius_mm", self.multifocal_large_radius_mm, positive=True)
+        if not self.multifocal_radius_mm[0] <= self.multifocal_radius_median_mm <= self.multifocal_radius_mm[1]:
+            raise ValueError(f"{name}.multifocal_radius_median_mm must lie in multifocal_radius_mm "
+                             f"{self.multifocal_radius_mm}, got {self.multifocal_radius_median_mm}")
+        if self.multifocal_radius_sigma_log < 0:
+            raise ValueError(f"{name}.multifocal_radius_sigma_log must be >= 0, "
+                             f"got {self.multifocal_radius_sigma_log}")
+        _check_range(f"{name}.hyperdense_hu", self.hyperdense_hu)
+        _check_range(f"{name}.rim_hu", self.rim_hu)
+        _check_range(f"{name}.border_blur_mm", self.border_blur_mm)
+        if int(self.vessel_generations) != self.vessel_generations or not 0 <= self.vessel_generations <= 5:
+            raise ValueError(f"{name}.vessel_generations must be a whole number in 0..5, "
+                             f"got {self.vessel_generations}")
+        _check_range(f"{name}.vessel_tip_radius_mm", self.vessel_tip_radius_mm, positive=True)
+        _check_range(f"{name}.left_lobe_scale", self.left_lobe_scale, positive=True)
+        if self.liver_volume_l is not None:
+            _check_range(f"{name}.liver_volume_l", self.liver_volume_l, positive=True)
+        for field_name in ("table_probability", "streak_probability", "metal_probability", "healthy_probability",
+                           "multifocal_probability", "hyperdense_probability", "rim_probability",
+                           "riedel_probability"):
             value = getattr(self, field_name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}.{field_name} must be in [0, 1], got {value}")
 
 
-def _check_range(name: str, value, positive: bool = False) -> None:
-    """``value`` must be a ``(low, high)`` pair with ``0 <= low <= high`` (``0 < low`` if ``positive``)."""
+def _check_range(name: str, value, positive: bool = False, ordered: bool = True) -> None:
+    """``value`` must be a ``(low, high)`` pair with ``0 <= low <= high`` (``0 < low`` if ``positive``;
+    ``ordered=False``: a ``(mean, sd)`` pair, both ``>= 0``)."""
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
+    if not ordered:
+        if low < 0 or high < 0:
+            raise ValueError(f"{name} must be a (mean, sd) pair, both >= 0, got {value!r}")
+        return
     if not (0 < low if positive else 0 <= low) or low > high:
         bound = "0 < low" if positive else "0 <= low"
         raise ValueError(f"{name} must be a range with {bound} <= high, got {value!r}")

@@ -105,6 +105,24 @@ def test_prepare_needs_a_test_patient_and_adds_held_out_phantoms(tmp_path):
     assert data.train.images.shape[1:] == (32, 32)
 
 
+def test_phantoms_scanned_otherwise_never_reuse_the_classic_slices(tmp_path):
+    from liverseg.config import PhantomConfig
+    from liverseg.datasets import synthetic
+
+    settings = config.profile("smoke").replace(**{"experiments.test_phantoms": 1,
+                                                 "image_size": 32, "localization.image_size": 32,
+                                                 "tuning.image_size": 32, "n_cases": 4})
+    mixture = settings.replace(phantoms=PhantomConfig().to_dict())
+    cases = {name: list(synthetic.iter_cases(4, shape=(8, 32, 32), config=s.phantoms))
+             for name, s in (("classic", settings), ("mixture", mixture))}
+    classic = prepare(settings, tmp_path, cases=cases["classic"], progress=False)
+    other = prepare(mixture, tmp_path, cases=cases["mixture"], progress=False)
+    assert classic.split == other.split  # the same patients…
+    assert classic.fingerprint != other.fingerprint  # …as other pixels, in their own folder
+    assert not np.array_equal(np.asarray(classic.train.images), np.asarray(other.train.images))
+    assert len(list((tmp_path / "slices").glob("phantoms-*/axial-liver"))) == 1
+
+
 @pytest.mark.slow
 def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatch):
     from liverseg.datasets import synthetic

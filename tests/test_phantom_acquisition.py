@@ -208,7 +208,10 @@ def test_streaks_and_metal_change_the_image_never_the_label(with_and_without_art
 
 def test_mixture_phantoms_keep_the_liver_left_lesions_inside_and_labels_0_1_2(with_and_without_artefacts):
     lesions = 0
-    for _, phantom in with_and_without_artefacts:
+    # a 16 x 64 x 64 grid has ~5 x 5 x 20 mm voxels, where a small lesion may fall between
+    # voxels: three phantoms with six lesions each make sure some are there to check
+    crowded = [make_phantom(seed, shape=(16, 64, 64), lesions=6, config=CLEAN) for seed in range(3)]
+    for phantom in [loud for _, loud in with_and_without_artefacts] + crowded:
         label = phantom.case.label
         assert label.dtype == np.uint8 and set(np.unique(label)) <= {0, LIVER, LESION}
         _, _, x = np.nonzero(label > 0)

@@ -41,7 +41,7 @@ import numpy as np
 import keras
 
 from liverseg import __version__
-from liverseg.config import Profile
+from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
@@ -197,6 +197,9 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
         raise InvalidDataError(f"{len(cases)} cases leave no validation or no test patient; "
                                "use more cases or experiments.test_phantoms")
     folder = Path(store) / "slices" / f"{plane}-{structure}"
+    if settings.dataset == "synthetic" and settings.phantoms != PhantomConfig.classic():
+        # a slice folder is reused by case id; phantoms scanned otherwise are other pixels
+        folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
     subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
                             settings.preprocess, structure, settings.inference.liver_margin,
                             folder=folder / subset)

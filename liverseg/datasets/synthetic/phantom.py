@@ -1,8 +1,9 @@
 """One synthetic abdominal CT case: anatomy → tissue map → HU image and LiTS-style label.
 
 How the case is scanned (contrast phase, noise, slice profile, field of view, streaks, metal)
-follows a :class:`liverseg.config.PhantomConfig`; ``None`` is :meth:`PhantomConfig.classic`,
-the phantoms as they were before those settings existed, bit for bit.
+and how varied its liver is (lesions, vessels, shape) follow a
+:class:`liverseg.config.PhantomConfig`; ``None`` is :meth:`PhantomConfig.classic`, the phantoms
+as they were before those settings existed, bit for bit.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def _scanner_streams(seed) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(5)[4].spawn(4)
 
 
+def _anatomy_streams(seed) -> list[np.random.SeedSequence]:
+    """Streams for what the anatomy settings added (issue 10): lesion looks and the multifocal
+    mode, the vessel tree, the liver's shape; the seed's sixth child, split, so the classic
+    draws stay where they were."""
+    return np.random.SeedSequence(seed).spawn(6)[5].spawn(3)
+
+
 def scan_geometry(seed, shape=None, spacing=None, config: PhantomConfig | None = None) -> Acquisition:
     """The grid :func:`make_case` would use for these arguments, without rendering anything."""
     anatomy_seed, _, scan_seed, _ = _streams(seed)
@@ -83,13 +91,18 @@ def make_phantom(
 ) -> Phantom:
     """Generate the phantom of ``seed`` (see :func:`make_case` for the arguments)."""
     config = PhantomConfig.classic() if config is None else config
+    if lesions is not None and int(lesions) < 0:
+        raise ValueError(f"lesions must be a count >= 0, got {lesions}")
     if phase is not None and phase not in config.phases:
         raise ValueError(f"phase must be one of the config's phases {config.phases}, got {phase!r}")
     anatomy_seed, lesion_seed, scan_seed, noise_seed = _streams(seed)
     grain_seed, table_seed, streak_seed, metal_seed = _scanner_streams(seed)
+    lesion_extra_seed, vessel_seed, shape_seed = _anatomy_streams(seed)
     rng = np.random.default_rng(anatomy_seed)
     frame = sample_frame(rng)
-    layers = anatomy_layers(frame, rng, liver)
+    liver_layers = functools.partial(liver, config=config, vessel_rng=np.random.default_rng(vessel_seed),
+                                     shape_rng=np.random.default_rng(shape_seed))
+    layers = anatomy_layers(frame, rng, liver_layers)
     drawn_phase = draw_phase(rng.uniform(), config)
     phase = phase or drawn_phase
     hu = {int(t): rng.uniform(*band) for t, band in TISSUE_HU[phase].items()}
@@ -97,11 +110,11 @@ def make_phantom(
 
     acquisition = sample_acquisition(np.random.default_rng(scan_seed), frame, shape, spacing, config)
     scan_rng = np.random.default_rng(scan_seed.spawn(1)[0])
-    lesion_rng = np.random.default_rng(lesion_seed)
-    count = lesion_count(lesion_rng) if lesions is None else int(lesions)
+    lesion_rng, lesion_extra = np.random.default_rng(lesion_seed), np.random.default_rng(lesion_extra_seed)
+    count = lesion_count(lesion_rng, config, lesion_extra) if lesions is None else int(lesions)
     margin = 2.0 + max(acquisition.spacing) / acquisition.scale
     liver_box = layers[next(i for i, layer in enumerate(layers) if layer.tissue == Tissue.LIVER)].box
-    lesion_layers, lesion_list = place_lesions(layers, liver_box, lesion_rng, count, margin)
+    lesion_layers, lesion_list = place_lesions(layers, liver_box, lesion_rng, count, margin, config, lesion_extra)
     for k, lesion in enumerate(lesion_list):
         hu[int(Tissue.LESION) + k] = hu[int(Tissue.LIVER)] - lesion.contrast
     table = bool(np.random.default_rng(table_seed).uniform() < config.table_probability)
@@ -156,9 +169,11 @@ def make_case(
         phase: one of ``config.phases`` (``"unenhanced"``, ``"arterial"``,
             ``"portal_venous"``, ``"late"``: the HU of :mod:`.tissues`; the classic config
             has unenhanced and portal-venous only); default drawn from ``config.phase_weights``.
-        lesions: number of lesions; default drawn (30 % healthy, else 1–8).
-        config: how the patient is scanned (:class:`liverseg.config.PhantomConfig`: phase,
-            noise, slice thickness and profile, field of view, streaks, metal). ``None``:
+        lesions: number of lesions; default drawn (``config.healthy_probability`` healthy,
+            else 1–8, or a multifocal case of ``config.multifocal_count`` lesions and more).
+        config: how the patient is scanned and how varied its anatomy is
+            (:class:`liverseg.config.PhantomConfig`: phase, noise, slice thickness and profile,
+            field of view, streaks, metal; lesions, vessels, liver shape). ``None``:
             :meth:`PhantomConfig.classic` (portal-venous or 20 % unenhanced, 10–20 HU noise),
             the phantoms of every chapter so far; ``PhantomConfig()`` is the realistic mixture.
 

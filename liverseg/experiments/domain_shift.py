@@ -1,0 +1,402 @@
+"""Domain shift between phantom families, before and after randomization (issue 10).
+
+The chapter ``book/domain_shift.ipynb`` ("From phantoms to real CT") asks how much a network
+loses when the scanner changes, and whether training on randomized phantoms closes that gap.
+It is a 2 × 2 experiment, per seed of ``experiments.seeds``:
+
+* **training family** — the axial liver localization network (``networks="localizer"``,
+  :func:`train_localizer`; the chapter's choice, to fit the ``smoke`` time budget) or the
+  cascade of :mod:`liverseg.experiments.compare` (``networks="cascade"``: localizer, priors,
+  tuner; :func:`~liverseg.experiments.compare.train_variant`), trained on ``"classic"``
+  phantoms (:meth:`PhantomConfig.classic`, those of every other chapter, whose networks the
+  store already holds) or on ``"randomized"`` ones (``PhantomConfig()``, the mixture of four
+  contrast phases, 8–30 HU noise, thick slices, streaks, metal, and whatever anatomical
+  variety the generator has);
+* **test family** — the same test patients (the split's and the held-out phantoms) scanned as
+  ``"classic"`` phantoms or as :data:`SHIFTED` ones (arterial phase only, 22–30 HU noise of a
+  coarse grain, 3–5 mm slices, a wider field of view, streaks in half the scans, and the
+  liver shapes of :data:`SHAPE_SHIFT`): what the classic family never shows and the
+  randomized family covers.
+
+The patient of a phantom seed (organs, lesions) does not depend on how it is scanned, so both
+test families hold the same patients and the per-patient gap
+``Dice(classic scan) − Dice(shifted scan)`` measures the shift alone. :func:`gaps` gives it
+per training family and seed; the paired difference of the two gaps
+(``Comparison.difference``) says whether randomization closes it beyond the seeds' noise.
+
+Layout in the run's store (besides :mod:`~liverseg.experiments.compare`'s networks)::
+
+    store/phantoms-{key}/slices/{plane}-{structure}/{train,val,test}/   another family's data
+    store/phantoms-{key}/rescanned/{plane}-{structure}/                 test patients rescanned
+    .../front-{key}/on-{fingerprint}.json                  a localizer's scores on a test set
+    .../tuner-{key}/rounds-{key}/on-{fingerprint}.json     a cascade's scores on a test set
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from liverseg.config import PhantomConfig, Profile
+from liverseg.datasets.split import Split
+from liverseg.errors import InvalidDataError
+from liverseg.experiments.compare import (METRICS, Comparison, Data, Trained, _hash,
+                                          data_fingerprint, front_folder, per_case_run, prepare,
+                                          rounds_key, train_variant, tuner_folder)
+from liverseg.io.atomic import atomic_write_text
+from liverseg.train.loop import FitResult
+from liverseg.train.slices import SliceSet, build_slices
+
+#: The anatomy ("shape") part of the shift — a large left lobe and often a Riedel's lobe — when
+#: the phantom generator has those knobs (``PhantomConfig.left_lobe_scale``,
+#: ``riedel_probability``); without them the shift is of the acquisition alone.
+SHAPE_SHIFT = {"left_lobe_scale": (1.3, 1.5), "riedel_probability": 0.5}
+
+#: The shifted test family: a scanner outside the classic phantoms on every acquisition knob of
+#: the generator (contrast phase, noise level and grain, slice profile, field of view, streaks)
+#: and an anatomy at the edge of the randomized mixture's (:data:`SHAPE_SHIFT`); everything it
+#: does not name is the mixture's, so the family lies inside the support of ``PhantomConfig()``.
+SHIFTED = dataclasses.replace(
+    PhantomConfig(), phases=("arterial",), phase_weights=(1.0,), noise_hu=(22.0, 30.0),
+    noise_correlation_mm=(0.9, 1.2), psf_mm=(0.8, 1.1), slice_thickness_mm=(3.0, 4.0, 5.0),
+    slice_profile="thickness", fov_margin=(1.3, 1.5), table_probability=0.9,
+    streak_probability=0.5, streak_hu=(20.0, 60.0), metal_probability=0.0,
+    **{k: v for k, v in SHAPE_SHIFT.items()
+       if k in {f.name for f in dataclasses.fields(PhantomConfig)}},
+)
+TRAIN_FAMILIES = ("classic", "randomized")
+TEST_FAMILIES = ("classic", "shifted")
+NETWORKS = ("localizer", "cascade")
+LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
+          "shifted": "shifted phantoms"}
+
+
+def families(shifted: PhantomConfig = SHIFTED,
+             randomized: PhantomConfig | None = None) -> dict[str, PhantomConfig]:
+    """The three phantom families by name: ``classic``, ``randomized`` and ``shifted``."""
+    return {"classic": PhantomConfig.classic(),
+            "randomized": PhantomConfig() if randomized is None else randomized,
+            "shifted": shifted}
+
+
+def cell(train: str, test: str) -> str:
+    """The variant name of one cell of the 2 × 2 table: ``"{train}_on_{test}"``."""
+    return f"{train}_on_{test}"
+
+
+def phantoms_key(phantoms: PhantomConfig) -> str:
+    """A short hash of a phantom family's settings."""
+    return _hash(json.loads(json.dumps(dataclasses.asdict(phantoms))))
+
+
+def family_store(settings: Profile, store: str | Path, phantoms: PhantomConfig) -> Path:
+    """Where the slices of ``settings`` scanned as ``phantoms`` live: the store itself for the
+    profile's own phantoms (so every chapter shares them), else ``store/phantoms-{key}`` — a
+    slice folder is keyed by its cases' ids, not by their pixels, so two families of the same
+    patients must not share one."""
+    if phantoms_key(phantoms) == phantoms_key(settings.phantoms):
+        return Path(store)
+    return Path(store) / f"phantoms-{phantoms_key(phantoms)}"
+
+
+def family_data(settings: Profile, store: str | Path, phantoms: PhantomConfig, *,
+                plane: str | None = None, structure: str = "liver",
+                progress: bool = True) -> Data:
+    """:func:`~liverseg.experiments.compare.prepare` of the phantoms of ``settings`` scanned as
+    ``phantoms`` (same patients, same split, same held-out test phantoms)."""
+    return prepare(settings.replace(phantoms=phantoms), family_store(settings, store, phantoms),
+                   plane=plane, structure=structure, progress=progress)
+
+
+def phantom_seed(case_id: str) -> tuple[int, ...]:
+    """The seed of a phantom from its id (``"phantom-0-3"`` → ``(0, 3)``;
+    :func:`liverseg.datasets.synthetic.make_case` names cases so).
+
+    Raises:
+        ValueError: not a phantom's id.
+    """
+    head, _, rest = str(case_id).partition("-")
+    try:
+        if head != "phantom" or not rest:
+            raise ValueError
+        return tuple(int(part) for part in rest.split("-"))
+    except ValueError:
+        raise ValueError(f"{case_id!r} is not the id of a phantom") from None
+
+
+def rescan(case_ids: Sequence[str], settings: Profile, phantoms: PhantomConfig) -> list:
+    """The phantoms ``case_ids`` (same patients: anatomy, lesions) scanned as ``phantoms``, at
+    the profile's volume shape ``(S/2, S, S)`` as :func:`liverseg.train.system.load_cases`."""
+    from liverseg.datasets.synthetic import make_case
+
+    size = settings.image_size
+    return [make_case(phantom_seed(i), shape=(size // 2, size, size), config=phantoms)
+            for i in case_ids]
+
+
+def rescanned_test(data: Data, settings: Profile, store: str | Path,
+                   phantoms: PhantomConfig) -> SliceSet:
+    """The slices of ``data``'s test patients scanned as ``phantoms``, cut like ``data``'s
+    (plane, size, preprocessing, structure) into ``store/phantoms-{key}/rescanned/``."""
+    cases = rescan(data.split.test, settings, phantoms)
+    folder = (Path(store) / f"phantoms-{phantoms_key(phantoms)}" / "rescanned"
+              / f"{data.plane}-{data.structure}")
+    return build_slices(cases, data.plane, settings.image_size, settings.preprocess,
+                        data.structure, settings.inference.liver_margin, folder=folder)
+
+
+def slices_fingerprint(test: SliceSet) -> str:
+    """A short hash of a set of test slices (their patients and values)."""
+    ids = list(dict.fromkeys(np.asarray(test.case_ids).tolist()))
+    return data_fingerprint(Split([], [], ids), [test])
+
+
+@dataclasses.dataclass
+class TrainedLocalizer:
+    """The localization network alone, trained for one seed (:func:`train_localizer`)."""
+
+    localizer: FitResult
+    folder: Path  # where scores on test slices are cached
+
+
+def train_localizer(data: Data, settings: Profile, store: str | Path, progress: bool = True,
+                    tag: str = "") -> TrainedLocalizer:
+    """Train (or read back) the localization network of ``settings`` on ``data``'s training
+    slices, where :func:`~liverseg.train.cascade.train_front` keeps it
+    (``front_folder(...)/localizer``), so the cascade of the same settings reuses it and it
+    reuses the cascade's; no priors are made."""
+    from liverseg.train.cascade import _fit_localizer, choose_training_slices
+
+    structure = data.structure
+    chosen = choose_training_slices(data.train, structure, settings)
+    folder = front_folder(store, settings, data)
+    localizer = _fit_localizer(settings, structure, (chosen.images[..., None], chosen.labels),
+                               (data.val.images[..., None], data.val.labels),
+                               folder / "localizer", progress, f"{tag} localizer".strip())
+    return TrainedLocalizer(localizer, folder)
+
+
+def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Profile,
+             structure: str = "liver", cache: str | Path | None = None) -> dict:
+    """Score a trained network on test slices (others than those it was scored on when
+    trained): a cascade (:class:`~liverseg.experiments.compare.Trained`) by its localizer's
+    priors (Grad-CAM + CRF, :func:`liverseg.predict.predict_priors`) and its tuner's mask at
+    0.5; a :class:`TrainedLocalizer` by its own probability at 0.5. Then
+    :func:`~liverseg.experiments.compare.per_case_run` per patient (``test_cases``,
+    ``test_mean``, ``collapsed``). ``cache``: a JSON file read back when it exists, else
+    written."""
+    if cache is not None and Path(cache).is_file():
+        return json.loads(Path(cache).read_text())
+    from liverseg.predict import predict_priors, predict_probability, predict_tuned
+
+    batch = settings.inference.batch_size
+    if isinstance(trained, TrainedLocalizer):
+        probability = predict_probability(trained.localizer.model, test.images, batch)
+    else:
+        priors = predict_priors(trained.front.localizer.model, test.images, test.hu,
+                                settings.prior, batch)
+        probability = predict_tuned(trained.model, test.images, priors, batch)
+    run = per_case_run(probability > 0.5, test.target(structure), test.case_ids)
+    if cache is not None:
+        atomic_write_text(Path(cache), json.dumps(run, indent=1))
+    return run
+
+
+def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomConfig = SHIFTED,
+                     randomized: PhantomConfig | None = None, seeds: Sequence[int] | None = None,
+                     plane: str | None = None, structure: str = "liver",
+                     networks: str = "cascade", progress: bool = True) -> Comparison:
+    """Train the network(s) on each training family for each seed and score it on each test family.
+
+    Returns a :class:`~liverseg.experiments.compare.Comparison` whose variants are the four
+    cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
+    ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
+    ``test_mean`` on its own family's test phantoms (what ``train_variant`` scores).
+    ``settings`` must be a synthetic profile; ``settings.phantoms`` is not used (the families
+    are :func:`families`). ``networks``: ``"cascade"`` (localizer, priors and tuner, scored by
+    the tuner's mask) or ``"localizer"`` (the localization network alone, scored by its own
+    mask: no priors, no tuner; a third of the training time).
+
+    Raises:
+        ValueError: ``settings.dataset`` is not ``"synthetic"``; unknown ``networks``.
+    """
+    if networks not in NETWORKS:
+        raise ValueError(f"networks must be one of {NETWORKS}, got {networks!r}")
+    if settings.dataset != "synthetic":
+        raise ValueError("the domain-shift experiment trains on phantoms: synthetic settings only")
+    started = time.perf_counter()
+    found = families(shifted, randomized)
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    data = {name: family_data(settings, store, found[name], plane=plane, structure=structure,
+                              progress=progress) for name in TRAIN_FAMILIES}
+    reference = data["classic"]
+    for name, other in data.items():
+        if other.split.test != reference.split.test:
+            raise ValueError(f"the {name} phantoms split into other test patients")
+    tests = {name: rescanned_test(reference, settings, store, found[name])
+             if name != "classic" else reference.test for name in TEST_FAMILIES}
+    runs = score_families(settings, store, data, tests, seeds, structure, progress, found,
+                          networks)
+    variants = {cell(train, test): {"train": train, "test": test, "networks": networks}
+                for train in TRAIN_FAMILIES for test in TEST_FAMILIES}
+    return Comparison(
+        experiment="domain_shift", plane=reference.plane, structure=reference.structure,
+        seeds=seeds, variants=variants, runs=runs, split=reference.split._asdict(),
+        settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1))
+
+
+def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data],
+                   tests: Mapping[str, SliceSet], seeds: Sequence[int], structure: str = "liver",
+                   progress: bool = True, phantoms: Mapping[str, PhantomConfig] | None = None,
+                   networks: str = "cascade") -> list[dict]:
+    """For each seed and training family (``data``: its name → its :class:`Data`, the name a
+    key of :func:`families`), train or read back the network(s) (``networks="cascade"``:
+    ``train_variant``; ``"localizer"``: :func:`train_localizer`) and score them on each test
+    set of ``tests`` (name → slices) with :func:`score_on`, cached beside the network; a
+    cascade's own family's test patients are scored by ``train_variant``. One run dict per
+    (seed, train, test), with ``own_family``: the ``test_mean`` on its own family's test
+    phantoms. ``phantoms``: the families by name (default :func:`families`)."""
+    found = dict(phantoms or families())
+    runs = []
+    for seed in seeds:
+        for train, train_data in data.items():
+            seeded = settings.replace(phantoms=found[train], **{"train.seed": int(seed)})
+            tag = f"{train} phantoms seed {seed}"
+            if networks == "cascade":
+                trained = train_variant(train_data, seeded, store, progress, tag)
+                own = {k: trained.run[k] for k in ("test_cases", "test_mean", "collapsed")}
+                folder = tuner_folder(store, seeded, train_data) / f"rounds-{rounds_key(seeded)}"
+            else:
+                trained = train_localizer(train_data, seeded, store, progress, tag)
+                folder = trained.folder
+                own = score_on(trained, train_data.test, seeded, structure,
+                               folder / f"on-{slices_fingerprint(train_data.test)}.json")
+            for test, slices in tests.items():
+                run = own if test == train else score_on(
+                    trained, slices, seeded, structure,
+                    folder / f"on-{slices_fingerprint(slices)}.json")
+                runs.append({"variant": cell(train, test), "seed": int(seed), "train": train,
+                             "test": test, "networks": networks,
+                             "own_family": own["test_mean"], **run})
+            del trained
+    return runs
+
+
+def real_scans(settings: Profile, real: Profile, store: str | Path, data_dir, *,
+               randomized: PhantomConfig | None = None, seeds: Sequence[int] | None = None,
+               plane: str | None = None, structure: str = "liver", networks: str = "cascade",
+               progress: bool = True) -> Comparison:
+    """The phantom-trained networks of :func:`run_domain_shift` (``settings``: the synthetic
+    profile; read back from the store) on the test patients of a real dataset (``real``: the
+    profile on ``"lits"`` or ``"ircadb"``, whose root is ``data_dir``). Variants:
+    ``cell(train, real.dataset)``."""
+    started = time.perf_counter()
+    found = families(randomized=randomized)
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    data = {name: family_data(settings, store, found[name], plane=plane, structure=structure,
+                              progress=progress) for name in TRAIN_FAMILIES}
+    test = real_test_slices(real, store, data_dir, plane=data["classic"].plane,
+                            structure=structure, progress=progress)
+    runs = score_families(settings, store, data, {real.dataset: test}, seeds, structure,
+                          progress, found, networks)
+    ids = list(dict.fromkeys(np.asarray(test.case_ids).tolist()))
+    return Comparison(
+        experiment="domain_shift_real", plane=data["classic"].plane, structure=structure,
+        seeds=seeds, variants={cell(t, real.dataset): {"train": t, "test": real.dataset}
+                               for t in TRAIN_FAMILIES},
+        runs=runs, split={"train": [], "val": [], "test": ids}, settings=real.to_dict(),
+        seconds=round(time.perf_counter() - started, 1))
+
+
+def gaps(comparison: Comparison, reference: str = "classic", target: str = "shifted") -> Comparison:
+    """Per training family and seed, the gap ``score(reference test) − score(target test)``
+    of every metric, per patient (the same patients in both test families) and their mean.
+
+    The result is a :class:`Comparison` with one variant per training family, so that its
+    ``summary()`` is the gap's mean ± sd over seeds and ``difference("classic",
+    "randomized")`` the paired difference of the gaps with its within-noise verdict.
+    """
+    trains = list(dict.fromkeys(v["train"] for v in comparison.variants.values()))
+    runs = []
+    for train in trains:
+        targets = {run["seed"]: run for run in comparison.runs_of(cell(train, target))}
+        for run in comparison.runs_of(cell(train, reference)):
+            other = targets.get(run["seed"])
+            if other is None:
+                continue
+            shifted = {case["case"]: case for case in other["test_cases"]}
+            cases = [{"case": case["case"], **{m: case[m] - shifted[case["case"]][m]
+                                               for m in METRICS}}
+                     for case in run["test_cases"] if case["case"] in shifted]
+            runs.append({"variant": train, "seed": run["seed"], "test_cases": cases,
+                         "test_mean": {m: run["test_mean"][m] - other["test_mean"][m]
+                                       for m in METRICS},
+                         "collapsed": False})
+    return Comparison(
+        experiment=f"{comparison.experiment}_gaps", plane=comparison.plane,
+        structure=comparison.structure, seeds=comparison.seeds,
+        variants={train: {"gap": f"{reference} − {target}"} for train in trains}, runs=runs,
+        split=comparison.split, settings=comparison.settings, seconds=0.0)
+
+
+def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
+    """A Markdown table: training family × test family, ``metric`` mean ± sd over seeds, and
+    the gap (classic − shifted) of each training family."""
+    from liverseg.experiments.tables import mean_sd
+
+    summary = comparison.summary()
+    gap = gaps(comparison).summary()
+    tests = list(dict.fromkeys(v["test"] for v in comparison.variants.values()))
+    trains = list(dict.fromkeys(v["train"] for v in comparison.variants.values()))
+    lines = ["| trained on | " + " | ".join(f"tested on {LABELS.get(t, t)}" for t in tests)
+             + f" | gap ({tests[0]} − {tests[-1]}) |", "|---|" + "---|" * (len(tests) + 1)]
+    for train in trains:
+        cells = [mean_sd(summary[cell(train, test)][metric]) for test in tests]
+        lines.append(f"| {LABELS.get(train, train)} | " + " | ".join(cells)
+                     + f" | {mean_sd(gap[train][metric])} |")
+    return "\n".join(lines)
+
+
+def real_test_slices(settings: Profile, store: str | Path, data_dir, *,
+                     plane: str | None = None, structure: str = "liver",
+                     progress: bool = True) -> SliceSet:
+    """The test patients of a real dataset (``settings.dataset`` ``"lits"`` / ``"ircadb"``,
+    split as every chapter splits it) cut at the profile's size into ``store/real-{dataset}``,
+    for :func:`score_on` of phantom-trained networks."""
+    from liverseg.datasets.split import split_cases
+    from liverseg.train.system import load_cases
+
+    plane = plane or settings.experiments.plane
+    cases = {case.case_id: case for case in load_cases(settings, data_dir, progress)}
+    split = split_cases(cases, settings.split.fractions, settings.split.seed)
+    if not split.test:
+        raise InvalidDataError(f"{len(cases)} {settings.dataset} cases leave no test patient; "
+                               "use more cases (n_cases)", data_dir)
+    folder = Path(store) / f"real-{settings.dataset}" / f"{plane}-{structure}"
+    return build_slices([cases[i] for i in split.test], plane, settings.image_size,
+                        settings.preprocess, structure, settings.inference.liver_margin,
+                        folder=folder)
+
+
+def plot_families(settings: Profile, case_id: str, phantoms: Mapping[str, PhantomConfig],
+                  window: tuple[float, float] = (-160.0, 240.0), axes=None):
+    """One patient scanned as each family: the axial slice with the most liver, in HU
+    (soft-tissue window), the reference liver outlined. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(phantoms), figsize=(3.2 * len(phantoms), 3.4))
+    for ax, (name, config) in zip(np.atleast_1d(axes), phantoms.items()):
+        case = rescan([case_id], settings, config)[0]
+        liver = case.label > 0
+        k = int(np.argmax(liver.sum(axis=(1, 2))))
+        ax.imshow(case.image.array[k], cmap="gray", vmin=window[0], vmax=window[1])
+        ax.contour(liver[k], levels=[0.5], colors="tab:orange", linewidths=0.8)
+        ax.set_title(LABELS.get(name, name), fontsize=9)
+        ax.axis("off")
+    return axes
