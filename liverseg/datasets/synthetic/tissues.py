@@ -25,9 +25,10 @@ min (phase timings as reviewed by Bae, Radiology 2010;256:32), after the portal-
 aorta and liver come down towards equilibrium, liver and spleen alike — typical values, less
 well documented than the other phases. The phantoms have one blood tissue, so the IVC follows
 the aorta (in a real arterial phase it is still dark below the renal veins), and one vessel
-tissue inside the liver (portal and hepatic branches alike). Lesions stay hypodense in every
-phase (:mod:`.lesions`; hypervascular lesions lighting up in the arterial phase are not
-modelled).
+tissue inside the liver (portal and hepatic branches alike). A lesion's HU is set relative to
+the case's liver, whatever the phase: hypodense by default, some hyperdense or rim-enhancing in
+the mixture (:mod:`.lesions`); hypervascular lesions lighting up in the arterial phase alone are
+not modelled.
 """
 
 from __future__ import annotations
