@@ -45,19 +45,31 @@ def _hand_count(targets, threshold):
     return count
 
 
-@pytest.mark.parametrize("pseudo_labels", ["prediction", "annotation"])
-def test_two_rounds_add_the_mu_filtered_patches_with_their_labels(tmp_path, pseudo_labels):
+@pytest.fixture(scope="module")
+def trained_tuner(tmp_path_factory):
+    """The tuning network Algorithm 1 starts from (both pseudo-label modes start from it)."""
     from liverseg import losses, models
     from liverseg.train.loop import fit
+
+    settings = _settings()
+    train = _discs(12, 0)
+    n_levels = len(settings.tuning.output_names)
+    return fit(lambda: models.build_tuning_net(settings), losses.multi_level_losses(n_levels),
+               ({"image": train[0][..., None], "prior": train[1][..., None]},
+                losses.multi_level_targets(train[2][..., None], n_levels)),
+               None, tmp_path_factory.mktemp("tuner"), settings.train, progress=False).path
+
+
+@pytest.mark.parametrize("pseudo_labels", ["prediction", "annotation"])
+def test_two_rounds_add_the_mu_filtered_patches_with_their_labels(tmp_path, pseudo_labels,
+                                                                  trained_tuner):
+    import keras
+
     from liverseg.train.self_training import self_train
 
     settings = _settings(**{"self_training.pseudo_labels": pseudo_labels})
     train, val, test = _discs(12, 0), _discs(6, 1), _discs(6, 2)
-    n_levels = len(settings.tuning.output_names)
-    tuner = fit(lambda: models.build_tuning_net(settings), losses.multi_level_losses(n_levels),
-                ({"image": train[0][..., None], "prior": train[1][..., None]},
-                 losses.multi_level_targets(train[2][..., None], n_levels)),
-                None, tmp_path / "tuner", settings.train, progress=False).model
+    tuner = keras.models.load_model(trained_tuner)  # a fresh copy: self_train fine-tunes it
 
     best, history, path = self_train(tuner, train, val, test, settings, tmp_path / "st",
                                      progress=False)

@@ -50,7 +50,7 @@ def _weights(workdir):
 
 @pytest.mark.keras  # on every backend: GPU runs use JAX
 def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
-    epochs = 5
+    epochs = 4
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _run(whole, epochs).wait(timeout=300) == 0
 
