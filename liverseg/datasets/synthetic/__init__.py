@@ -5,7 +5,8 @@ diaphragm, heart, spine and ribs, aorta and IVC, kidneys, spleen, stomach, pancr
 bowel, and a liver of varied shape in the right upper abdomen with none to many lesions
 (hypodense; in the mixture some hyperdense or rim-enhancing), at the CT numbers of DESIGN.md
 ("Synthetic phantoms"). The image is blurred by partial volume and carries noise; the label
-is crisp (0 background, 1 liver, 2 lesion). Anatomy is defined in millimetres, so spacing changes voxel counts as in real scans.
+is crisp (0 background, 1 liver, 2 lesion). Anatomy is defined in millimetres, so spacing
+changes voxel counts as in real scans.
 
 How a patient is scanned follows a :class:`liverseg.config.PhantomConfig` (``config=``; a
 profile's ``phantoms`` setting): by default (``None``) the classic phantoms (portal-venous or
