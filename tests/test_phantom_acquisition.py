@@ -51,10 +51,9 @@ def test_classic_preset_is_bit_identical_to_the_generator_before_issue_10(config
         assert np.abs(np.bincount(case.label.ravel(), minlength=3) - counts).max() <= 3, name
 
 
-def test_profiles_keep_the_classic_phantoms_and_the_default_is_the_mixture():
+def test_smoke_keeps_the_classic_phantoms_and_the_book_uses_the_mixture():
     assert profile("smoke").phantoms == PhantomConfig.classic()
-    assert profile("demo").phantoms == PhantomConfig.classic()
-    assert profile("paper").phantoms == PhantomConfig()
+    assert profile("demo").phantoms == PhantomConfig() == profile("paper").phantoms
     assert set(TISSUE_HU) == set(PHANTOM_PHASES) == set(MIXTURE.phases)
     order = list(TISSUE_HU["portal_venous"])
     assert all(list(table) == order for table in TISSUE_HU.values())  # one HU draw per tissue, same order
