@@ -11,7 +11,7 @@ import pytest
 from liverseg import config
 from liverseg.errors import InvalidDataError
 from liverseg.experiments import (Comparison, Variant, compare, front_key, mean_sd, prepare,
-                                  rounds_key, spread, summary_table, tuner_key)
+                                  reading_verdict, rounds_key, spread, summary_table, tuner_key)
 from liverseg.experiments import paper_tables
 
 
@@ -70,6 +70,22 @@ def test_summary_is_mean_and_sample_sd_over_seeds_and_differences_are_paired():
     one_seed = _comparison({"a": [0.5], "b": [0.4]})
     assert one_seed.difference("a", "b")["within_noise"] is None
     assert spread([])["n"] == 0 and spread([0.3]) == {"mean": 0.3, "sd": 0.0, "n": 1}
+
+
+def test_reading_verdict_fails_the_literal_reading_only_on_a_collapse_or_a_clear_loss():
+    held = _comparison({"paper": [0.80, 0.70, 0.85], "other": [0.85, 0.80, 0.80]})
+    assert reading_verdict(held, "paper", "other").startswith("held in this run")
+    behind = _comparison({"paper": [0.70, 0.71, 0.69], "other": [0.80, 0.82, 0.81]})
+    assert reading_verdict(behind, "paper", "other") == (
+        "failed in this run: the other reading is ahead outside the noise")
+    ahead = _comparison({"paper": [0.80, 0.82, 0.81], "other": [0.70, 0.71, 0.69]})
+    assert reading_verdict(ahead, "paper", "other").startswith("held")
+    collapsed = _comparison({"paper": [0.0, 0.80, 0.85], "other": [0.7, 0.7, 0.7]},
+                            collapsed={("paper", 0)})
+    assert reading_verdict(collapsed, "paper", "other") == (
+        "failed in this run: it collapsed in 1 of 3 seeds")
+    one_seed = _comparison({"paper": [0.5], "other": [0.9]})
+    assert reading_verdict(one_seed, "paper", "other").startswith("is not tested")
 
 
 def test_summary_table_sets_the_paper_beside_ours():

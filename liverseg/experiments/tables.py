@@ -67,6 +67,29 @@ def describe_difference(difference: Mapping, digits: int = 3) -> str:
             "(paired t-test, 95 %)")
 
 
+def reading_verdict(comparison: Comparison, literal: str, other: str,
+                    metric: str = "dice") -> str:
+    """Whether the literal reading of an ambiguous sentence of the paper held in ``comparison``.
+
+    The book keeps the most literal reading as the default unless an experiment shows it fail:
+    the ``literal`` variant collapsed in some seed, or ``other`` is ahead of it on ``metric``
+    outside the noise of the seeds (:meth:`Comparison.difference`). Returns a sentence fragment
+    that follows "the literal reading …": ``"held in this run: …"``, ``"failed in this run:
+    …"`` or, with one seed, ``"is not tested by this run …"``.
+    """
+    row = comparison.summary()[literal]
+    collapsed = round(row["collapse_rate"] * row["seeds"])
+    if collapsed:
+        return f"failed in this run: it collapsed in {collapsed} of {row['seeds']} seeds"
+    difference = comparison.difference(other, literal, metric)
+    if difference["within_noise"] is None:
+        return "is not tested by this run (one seed measures no noise)"
+    if not difference["within_noise"] and difference["mean"] > 0:
+        return "failed in this run: the other reading is ahead outside the noise"
+    return ("held in this run: no seed collapsed and the other reading is not ahead outside "
+            "the noise")
+
+
 def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = None,
                  metrics: Sequence[str] = ("accuracy", "dice", "miou")) -> str:
     """Algorithm 1's rounds in the form of Table 5: per round N, the validation and test
