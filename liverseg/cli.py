@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -208,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # TensorFlow warns each time a new network's predict or gradient function is traced, which
+    # training and segmenting a dozen networks always does: noise between the progress bars.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         result = args.run(args)
     except LiversegError as error:

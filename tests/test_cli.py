@@ -224,3 +224,12 @@ def test_train_devices_sets_data_parallel_training_and_checks_the_batch(tmp_path
                               "--set", "train.batch_size=4"])
     with pytest.raises(SystemExit, match="multiple of devices=3"):
         _settings(args)
+
+
+def test_commands_keep_tensorflow_retracing_warnings_quiet(phantoms, capsys):
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    assert main(["info", str(phantoms / "volume-0.nii.gz")]) == 0
+    capsys.readouterr()
+    assert logging.getLogger("tensorflow").getEffectiveLevel() == logging.ERROR
