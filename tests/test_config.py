@@ -121,10 +121,10 @@ def test_a_run_saved_before_a_setting_existed_resumes_but_other_settings_do_not(
     from liverseg.errors import InvalidDataError
     from liverseg.train.system import _check_same_settings
 
-    settings = profile("demo")
+    settings = profile("smoke")
     saved = settings.to_dict()
     del saved["experiments"]  # written by a version without this setting
-    del saved["phantoms"]  # nor this one: its phantoms were the classic ones, as demo's are
+    del saved["phantoms"]  # nor this one: its phantoms were the classic ones, as smoke's are
     (tmp_path / "settings.json").write_text(json.dumps(saved))
     _check_same_settings(tmp_path, settings)
     with pytest.raises(InvalidDataError, match="other settings"):  # the mixture is other data
