@@ -1,4 +1,4 @@
-"""Named settings profiles: ``smoke`` (CI), ``demo`` (the book, on a laptop CPU) and ``paper`` (Table 2).
+"""Named settings profiles: ``smoke`` (CI), ``demo`` (the book, on a CPU) and ``paper`` (Table 2).
 
 Every chapter and the command line run under one profile, so a number in the book can always be
 traced to the settings behind it. Config objects are plain dataclasses (no Keras import here) and
@@ -685,8 +685,8 @@ def _smoke() -> Profile:
 
 
 def _demo() -> Profile:
-    # What `make book` renders: three seeds of every experiment on this 2-core machine in about
-    # an hour and a half, so the slices stay at 64 pixels and the networks grow instead.
+    # What `make book` renders: three seeds of every experiment in about two hours on a 2-core
+    # machine, so the slices stay at 64 pixels and the networks grow instead.
     size = 64
     return Profile(
         name="demo",

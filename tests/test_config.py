@@ -25,7 +25,8 @@ def test_profile_sizes_grow_from_smoke_to_paper():
     assert smoke.image_size <= demo.image_size < paper.image_size == 512
     assert smoke.n_cases < demo.n_cases and paper.n_cases is None  # paper: every case
     for net in ("localization", "tuning"):
-        sizes = [(getattr(p, net).base_filters, getattr(p, net).depth) for p in (smoke, demo, paper)]
+        sizes = [(getattr(p, net).base_filters, getattr(p, net).depth)
+                 for p in (smoke, demo, paper)]
         assert sizes == sorted(sizes) and sizes[0] < sizes[1] < sizes[2], net
     assert len(smoke.experiments.seeds) == 1 and len(demo.experiments.seeds) >= 3
     assert smoke.train.epochs < paper.train.epochs

@@ -10,8 +10,8 @@ from liverseg.experiments.compare import (METRICS, Comparison, Data, Trained, Va
                                           front_folder, front_key, prepare, rounds_key, spread,
                                           train_variant, tuner_folder, tuner_key)
 from liverseg.experiments.plots import rounds_plot, strip_plot
-from liverseg.experiments.tables import (describe_difference, mean_sd, reading_verdict, rounds_table,
-                                        summary_table)
+from liverseg.experiments.tables import (describe_difference, mean_sd, reading_verdict,
+                                        rounds_table, summary_table)
 from liverseg.experiments.volumes import (compare_crf, compare_fusions, compare_postprocessing,
                                           plane_model_folder, plane_probabilities)
 
