@@ -26,6 +26,7 @@ DATASETS = ("synthetic", "lits", "ircadb")
 OPTIMIZERS = ("adam", "sgd", "adamw")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FUSIONS = ("soft", "union", "intersection", "majority")
+LESION_VIEWS = ("liver_box", "full")  # see liverseg.lesion_view
 UPSAMPLINGS = ("transpose", "bilinear")
 EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
 PHANTOM_PHASES = ("unenhanced", "arterial", "portal_venous", "late")  # contrast phases of phantoms
@@ -333,7 +334,9 @@ class InferenceConfig(_Serializable):
     ``fill``: hole filling of the liver (``"3d"``, ``"slice"`` or ``None``);
     ``min_lesion_size``: lesion components below this many mm³ become liver;
     ``lesions``: run the lesion cascade inside the liver; ``liver_margin``: voxels by which the
-    liver mask is dilated before the lesion networks look inside it.
+    liver mask is dilated before the lesion networks look inside it; ``lesion_view``: what
+    they see of it (:mod:`liverseg.lesion_view`): ``"liver_box"``, the liver's bounding box
+    resized to the input (Christ et al.), or ``"full"``, the whole slice masked to the liver.
     """
 
     fusion: str = "soft"
@@ -343,10 +346,13 @@ class InferenceConfig(_Serializable):
     min_lesion_size: float = 10.0
     lesions: bool = True
     liver_margin: int = 2
+    lesion_view: str = "liver_box"
 
     def __post_init__(self):
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.lesion_view not in LESION_VIEWS:
+            raise ValueError(f"lesion_view must be one of {LESION_VIEWS}, got {self.lesion_view!r}")
         if self.fill not in ("3d", "slice", None):
             raise ValueError(f"fill must be '3d', 'slice' or None, got {self.fill!r}")
 

@@ -216,3 +216,27 @@ def test_a_region_limits_prediction_to_the_slices_that_cut_it(model_dir):
         outside = np.ones(len(moved), bool)
         outside[inside] = False
         assert not moved[outside].any()
+
+
+def test_the_lesion_networks_look_at_the_liver_box(model_dir):
+    from liverseg.inference.volume import Segmenter
+    from liverseg.lesion_view import lesion_view
+    from liverseg.preprocess import preprocess
+
+    segmenter = Segmenter(model_dir, progress=False)
+    s = segmenter.settings
+    assert s.inference.lesion_view == "liver_box"
+    hu = _ct((14, 32, 24)).astype(np.float32)
+    image = preprocess(hu)
+    liver = np.zeros(hu.shape, bool)
+    liver[4:9, 8:20, 6:16] = True
+    found, probability = segmenter.find_lesions(image, hu, liver, keep_probability=True)
+    view = lesion_view(image, hu, liver, s.inference.liver_margin)
+    assert view.image.shape == (9, 16, 14)  # the liver grown by two voxels
+    expected = np.mean([segmenter.predict_plane(view.image, view.hu, plane, "lesion", view.region)
+                        for plane in segmenter.planes], axis=0, dtype=np.float32)
+    np.testing.assert_allclose(view.crop(probability), expected, atol=2e-3)
+    outside = np.ones(hu.shape, bool)
+    outside[view.box] = False
+    assert not probability[outside].any()
+    np.testing.assert_array_equal(found, (probability > s.inference.threshold) & liver)

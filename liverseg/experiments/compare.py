@@ -202,7 +202,7 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
         folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
     subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
                             settings.preprocess, structure, settings.inference.liver_margin,
-                            folder=folder / subset)
+                            folder=folder / subset, lesion_view=settings.inference.lesion_view)
                for subset, ids in zip(split._fields, split)]
     return Data(split, *subsets, plane, structure, [by_id[i] for i in split.test],
                 data_fingerprint(split, subsets))
@@ -363,7 +363,7 @@ def _tuner_settings(settings: Profile) -> dict:
     for key in ("patches", "self_training", "experiments"):
         del data[key]
     data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
-    data["inference"] = {"liver_margin": data["inference"]["liver_margin"]}
+    data["inference"] = {key: data["inference"][key] for key in ("liver_margin", "lesion_view")}
     return data
 
 

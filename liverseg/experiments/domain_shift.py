@@ -147,7 +147,8 @@ def rescanned_test(data: Data, settings: Profile, store: str | Path,
     folder = (Path(store) / f"phantoms-{phantoms_key(phantoms)}" / "rescanned"
               / f"{data.plane}-{data.structure}")
     return build_slices(cases, data.plane, settings.image_size, settings.preprocess,
-                        data.structure, settings.inference.liver_margin, folder=folder)
+                        data.structure, settings.inference.liver_margin, folder=folder,
+                        lesion_view=settings.inference.lesion_view)
 
 
 def slices_fingerprint(test: SliceSet) -> str:
@@ -380,7 +381,7 @@ def real_test_slices(settings: Profile, store: str | Path, data_dir, *,
     folder = Path(store) / f"real-{settings.dataset}" / f"{plane}-{structure}"
     return build_slices([cases[i] for i in split.test], plane, settings.image_size,
                         settings.preprocess, structure, settings.inference.liver_margin,
-                        folder=folder)
+                        folder=folder, lesion_view=settings.inference.lesion_view)
 
 
 def plot_families(settings: Profile, case_id: str, phantoms: Mapping[str, PhantomConfig],

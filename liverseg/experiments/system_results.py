@@ -4,9 +4,8 @@ The results chapter of the book runs this. For each seed, :func:`system_model_fo
 the liver networks of every plane (:func:`~liverseg.experiments.volumes.plane_model_folder`,
 the fusion chapter's, read back from the store) and the lesion networks of every plane
 (trained, or read back, by :func:`~liverseg.experiments.compare.train_variant` on the slices of
-:func:`~liverseg.experiments.compare.prepare` with ``structure="lesion"``: the slice with
-everything outside the reference liver, grown by ``inference.liver_margin``, at the window's
-floor, label 2 the foreground) into one model folder, the one ``liverseg segment --model``
+:func:`~liverseg.experiments.compare.prepare` with ``structure="lesion"``: the reference
+liver's view, :mod:`liverseg.lesion_view`, label 2 the foreground) into one model folder, the one ``liverseg segment --model``
 reads. :func:`segment_systems` then segments a test volume as
 :meth:`liverseg.inference.volume.Segmenter.segment` does — liver fused and reduced to its
 largest component, lesions fused inside it, the 0/1/2 label post-processed — once with all the
@@ -159,7 +158,7 @@ def segment_systems(segmenter, case, cache: str | Path | None = None) -> dict[st
     """
     from liverseg.inference.fusion import FusionAccumulator
     from liverseg.postprocess import largest_component, postprocess_label
-    from liverseg.preprocess import liver_region, mask_outside, preprocess
+    from liverseg.preprocess import preprocess
 
     path = Path(cache) / f"{case.case_id}.npz" if cache else None
     systems = (*segmenter.planes, FUSED)
@@ -188,13 +187,7 @@ def segment_systems(segmenter, case, cache: str | Path | None = None) -> dict[st
         liver = largest_component(fused.result())
         label = liver.astype(np.uint8) * LIVER
         if lesions and liver.any():
-            region = liver_region(liver, inference.liver_margin)
-            masked, masked_hu = mask_outside(image, region), mask_outside(hu, region, -1000.0)
-            fused = FusionAccumulator(segmenter.fusion, image.shape, inference.threshold)
-            for plane in planes:
-                fused.add(segmenter.predict_plane(masked, masked_hu, plane, "lesion", region))
-            label[fused.result() & liver] = LESION
-            del masked, masked_hu, region
+            label[segmenter.find_lesions(image, hu, liver, planes)[0]] = LESION
         labels[name] = postprocess_label(label, fill=inference.fill,
                                          min_lesion_size=inference.min_lesion_size,
                                          spacing=case.image.spacing)
@@ -512,11 +505,12 @@ def example_panels(segmenter, case, label: np.ndarray, structure: str = "liver",
 
     ``segmenter``: a :class:`~liverseg.inference.volume.Segmenter` of a
     :func:`system_model_folder` with an axial plane. For the lesions the localizer sees, as in
-    :meth:`Segmenter.segment`, the slice with everything outside the predicted liver (grown by
-    ``inference.liver_margin``) at the floor.
+    :meth:`Segmenter.segment`, the predicted liver's view (:mod:`liverseg.lesion_view`); its
+    ROI is empty on a slice outside that view.
     """
+    from liverseg.lesion_view import lesion_view
     from liverseg.predict import predict_priors
-    from liverseg.preprocess import liver_region, mask_outside, preprocess
+    from liverseg.preprocess import preprocess
     from liverseg.resample import from_model_size, to_model_size
 
     if "axial" not in segmenter.folder.planes:
@@ -530,15 +524,26 @@ def example_panels(segmenter, case, label: np.ndarray, structure: str = "liver",
         index = int(np.argmax(wanted.sum(axis=(1, 2))))
     hu = np.asarray(case.image.array, np.float32)
     image = preprocess(hu, s.preprocess, source=case.image.path)
-    x, x_hu = image[index], hu[index]
-    if structure == "lesion":
-        region = liver_region(label >= LIVER, s.inference.liver_margin)[index]
-        x, x_hu = mask_outside(x, region), mask_outside(x_hu, region, -1000.0)
-    localizer = segmenter._network("axial", structure, "localizer")  # loaded once, and checked
-    size = s.image_size
-    prior = predict_priors(localizer, to_model_size(x[None], size),
-                           to_model_size(x_hu[None], size), s.prior, s.inference.batch_size)
-    roi = from_model_size(prior, x.shape)[0] > 0.5
+    roi = np.zeros(hu.shape[1:], bool)
+    if structure == "lesion":  # the localizer's input is the predicted liver's view
+        found = label >= LIVER
+        view = lesion_view(image, hu, found, s.inference.liver_margin, s.inference.lesion_view) \
+            if found.any() else None
+        inside = view is not None and view.box[0].start <= index < view.box[0].stop
+        z = index - view.box[0].start if inside else None
+        x, x_hu = (view.image[z], view.hu[z]) if inside else (None, None)
+    else:
+        x, x_hu = image[index], hu[index]
+    if x is not None:
+        localizer = segmenter._network("axial", structure, "localizer")  # loaded once, checked
+        size = s.image_size
+        prior = predict_priors(localizer, to_model_size(x[None], size),
+                               to_model_size(x_hu[None], size), s.prior, s.inference.batch_size)
+        shown = from_model_size(prior, x.shape)[0] > 0.5
+        if structure == "lesion":
+            roi[view.box[1:]] = shown
+        else:
+            roi = shown
     crop = (slice(None), slice(None))
     if structure == "lesion":
         liver = (label[index] >= LIVER) | (reference[index] >= LIVER)

@@ -6,9 +6,10 @@ cascade (localizer → Grad-CAM + CRF prior → tuner, :mod:`liverseg.predict`) 
 slices at a time, resized back and stacked into a probability volume (float16). The planes
 are fused as they arrive (:class:`~liverseg.inference.fusion.FusionAccumulator`, soft voting
 by default), so only one plane's probabilities are alive at a time. The liver is the fused
-mask's largest component; the lesion cascade then runs on the volume with everything outside
-the liver (grown by ``liver_margin`` voxels) set to the window's floor, and its fused mask,
-kept inside the liver, gives label 2. :func:`liverseg.postprocess.postprocess_label` cleans
+mask's largest component; the lesion cascade then runs on that liver's view
+(:mod:`liverseg.lesion_view`: the liver grown by ``liver_margin`` voxels, everything else at the
+window's floor, by default cropped to its bounding box), and its fused mask, kept inside the
+liver, gives label 2. :func:`liverseg.postprocess.postprocess_label` cleans
 the 0/1/2 label (hole filling, small lesions).
 """
 
@@ -26,9 +27,10 @@ from liverseg.errors import CorruptFileError, InvalidDataError, ShapeError
 from liverseg.inference.fusion import FusionAccumulator
 from liverseg.resample import from_model_size, to_model_size
 from liverseg.labels import LESION, LIVER
+from liverseg.lesion_view import lesion_view
 from liverseg.model_folder import ModelFolder, read_model_folder
 from liverseg.postprocess import largest_component, postprocess_label
-from liverseg.preprocess import check_finite, liver_region, mask_outside, preprocess
+from liverseg.preprocess import check_finite, preprocess
 
 
 @dataclasses.dataclass
@@ -116,13 +118,12 @@ class Segmenter:
         del fused
         label = liver.astype(np.uint8) * LIVER
         if inference.lesions and "lesion" in self.folder.structures and liver.any():
-            region = liver_region(liver, inference.liver_margin)
-            fused = self._fused(mask_outside(image, region), mask_outside(hu, region, -1000.0),
-                                "lesion", seconds, region=region)
-            label[fused.result() & liver] = LESION
+            lesions, probability = self.find_lesions(image, hu, liver, seconds=seconds,
+                                                     keep_probability=keep)
+            label[lesions] = LESION
             if keep:
-                probabilities["lesion"] = fused.probability()
-            del fused, region
+                probabilities["lesion"] = probability
+            del lesions, probability
         del image, hu
         tic = time.perf_counter()
         label = postprocess_label(label, fill=inference.fill,
@@ -131,9 +132,24 @@ class Segmenter:
         seconds["postprocess"] = time.perf_counter() - tic
         return Segmentation(label, probabilities, {k: round(v, 3) for k, v in seconds.items()})
 
-    def _fused(self, image, hu, structure, seconds, region=None) -> FusionAccumulator:
+    def find_lesions(self, image: np.ndarray, hu: np.ndarray, liver: np.ndarray, planes=None,
+                     seconds: dict | None = None, keep_probability: bool = False):
+        """The lesions inside ``liver`` (bool ``(z, y, x)``) found by the lesion networks of
+        ``planes`` (default: the segmenter's) on the liver's view (:mod:`liverseg.lesion_view`),
+        fused; and, with ``keep_probability`` (soft fusion), their fused probability
+        (float32, 0 outside the view), else ``None``. ``image``: preprocessed; ``hu``: HU."""
+        inference = self.settings.inference
+        view = lesion_view(image, hu, liver, inference.liver_margin, inference.lesion_view)
+        fused = self._fused(view.image, view.hu, "lesion", {} if seconds is None else seconds,
+                            region=view.region, planes=planes)
+        lesions = view.paste(fused.result()) & liver
+        probability = view.paste(fused.probability()) if keep_probability else None
+        return lesions, probability
+
+    def _fused(self, image, hu, structure, seconds, region=None,
+               planes=None) -> FusionAccumulator:
         accumulator = FusionAccumulator(self.fusion, image.shape, self.settings.inference.threshold)
-        for plane in self.planes:
+        for plane in planes or self.planes:
             tic = time.perf_counter()
             accumulator.add(self.predict_plane(image, hu, plane, structure, region))
             seconds[f"{structure}_{plane}"] = time.perf_counter() - tic

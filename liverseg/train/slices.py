@@ -9,6 +9,10 @@ exactly as :mod:`liverseg.inference` does with a volume to segment.
 
 Which slices a network learns from may depend on the labels (``training_indices``); what it
 is validated or tested on never does: validation and test use every slice of their patients.
+The lesion networks' slices are every slice of the reference liver's view
+(:mod:`liverseg.lesion_view`): their validation judges the second stage on its own, given the
+true liver; the whole system, given its own liver, is judged on volumes
+(:mod:`liverseg.experiments.system_results`).
 
 Memory. :func:`build_slices` without a ``folder`` holds every slice in RAM (9 bytes a pixel:
 float32 input and HU, uint8 label; a 512 × 512 slice is 2.4 MB, LiTS's ~58 000 axial slices
@@ -40,7 +44,9 @@ from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.resample import to_model_size
 from liverseg.labels import LESION, LIVER
-from liverseg.preprocess import PreprocessConfig, liver_region, mask_outside, preprocess
+from liverseg.lesion_view import lesion_view as lesion_view_of
+from liverseg.lesion_view import region_box
+from liverseg.preprocess import PreprocessConfig, liver_region, preprocess
 
 STRUCTURES = ("liver", "lesion")
 INDEX = "index.json"
@@ -96,31 +102,55 @@ def case_slices(
     preprocess_config: PreprocessConfig | None = None,
     structure: str = "liver",
     liver_margin: int = 2,
+    lesion_view: str = "liver_box",
 ) -> SliceSet:
     """One case's slices along ``plane`` at ``size × size``.
 
-    For ``structure="lesion"`` the input is masked to the reference liver grown by
-    ``liver_margin`` voxels (training; :mod:`liverseg.inference` masks with the predicted liver).
+    For ``structure="lesion"`` the slices are the lesion networks' view of the reference liver
+    grown by ``liver_margin`` voxels (:func:`liverseg.lesion_view.lesion_view`: masked, and for
+    ``lesion_view="liver_box"`` cropped to its box; :mod:`liverseg.inference` cuts the
+    predicted liver's the same way); a case without liver then has no slices.
     """
     if case.label is None:
         raise InvalidDataError(f"case {case.case_id} has no label to learn from")
+    if structure not in STRUCTURES:
+        raise InvalidDataError(f"structure must be one of {STRUCTURES}, got {structure!r}")
     hu = np.asarray(case.image.array, np.float32)
+    label = np.asarray(case.label)
+    if structure == "lesion" and not (label >= LIVER).any():
+        return _empty(size)
     image = preprocess(hu, preprocess_config, source=case.image.path)
     if structure == "lesion":
-        region = liver_region(case.label >= LIVER, liver_margin)
-        image = mask_outside(image, region)
-        hu = mask_outside(hu, region, fill=-1000.0)
-    elif structure not in STRUCTURES:
-        raise InvalidDataError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        view = lesion_view_of(image, hu, label >= LIVER, liver_margin, lesion_view)
+        image, hu, label = view.image, view.hu, view.crop(label)
     images = to_model_size(to_slices(image, plane), size, order=1)
     hus = to_model_size(to_slices(hu, plane), size, order=1)
-    labels = to_model_size(to_slices(case.label, plane), size, order=0).astype(np.uint8)
+    labels = to_model_size(to_slices(label, plane), size, order=0).astype(np.uint8)
     return SliceSet(images, hus, labels, np.full(len(images), case.case_id, dtype=object))
+
+
+def slice_count(case, plane: str, structure: str = "liver", liver_margin: int = 2,
+                lesion_view: str = "liver_box") -> int:
+    """How many slices :func:`case_slices` gives, without cutting them."""
+    shape = np.shape(case.image.array)
+    if structure == "lesion":
+        liver = np.asarray(case.label) >= LIVER
+        if not liver.any():
+            return 0
+        if lesion_view == "liver_box":
+            shape = tuple(s.stop - s.start for s in region_box(liver_region(liver, liver_margin)))
+    return int(to_slices(np.empty(shape, bool), plane).shape[0])
+
+
+def _empty(size: int) -> SliceSet:
+    return SliceSet(np.zeros((0, size, size), np.float32), np.zeros((0, size, size), np.float32),
+                    np.zeros((0, size, size), np.uint8), np.zeros(0, dtype=object))
 
 
 def build_slices(cases, plane: str, size: int, preprocess_config: PreprocessConfig | None = None,
                  structure: str = "liver", liver_margin: int = 2,
-                 folder: str | os.PathLike | None = None) -> SliceSet:
+                 folder: str | os.PathLike | None = None,
+                 lesion_view: str = "liver_box") -> SliceSet:
     """:func:`case_slices` of several cases, concatenated in their order.
 
     ``folder`` ``None``: in-memory arrays. Otherwise the stacks are written case by case into
@@ -133,8 +163,9 @@ def build_slices(cases, plane: str, size: int, preprocess_config: PreprocessConf
         raise InvalidDataError("no cases to cut into slices")
     if folder is not None:
         return _build_in_folder(Path(folder), cases, plane, size, preprocess_config, structure,
-                                liver_margin)
-    parts = [case_slices(c, plane, size, preprocess_config, structure, liver_margin) for c in cases]
+                                liver_margin, lesion_view)
+    parts = [case_slices(c, plane, size, preprocess_config, structure, liver_margin, lesion_view)
+             for c in cases]
     return SliceSet(
         np.concatenate([p.images for p in parts]),
         np.concatenate([p.hu for p in parts]),
@@ -144,22 +175,27 @@ def build_slices(cases, plane: str, size: int, preprocess_config: PreprocessConf
 
 
 def _build_in_folder(folder: Path, cases, plane, size, preprocess_config, structure,
-                     liver_margin) -> SliceSet:
-    counts = [int(to_slices(c.image.array, plane).shape[0]) for c in cases]  # views: no copy
+                     liver_margin, lesion_view) -> SliceSet:
+    counts = [slice_count(c, plane, structure, liver_margin, lesion_view) for c in cases]
     key = {"format": FORMAT, "case_ids": [str(c.case_id) for c in cases], "counts": counts,
            "plane": plane, "size": int(size), "structure": structure,
            "liver_margin": int(liver_margin), "preprocess": _settings_of(preprocess_config)}
+    if structure == "lesion":
+        key["lesion_view"] = lesion_view
     key = json.loads(json.dumps(key))  # tuples → lists, as read back
     found = _open_folder(folder, key)
     if found is not None:
         return found
     (folder / INDEX).unlink(missing_ok=True)  # the folder is incomplete until it is back
     total, start, stacks = sum(counts), 0, {}
+    if total == 0:
+        raise InvalidDataError(f"the cases {key['case_ids']} give no {structure} slices")
     with contextlib.ExitStack() as temporaries:
         paths = {name: temporaries.enter_context(atomic_path(folder / f"{name}.npy"))
                  for name in ARRAYS}
         for case, count in zip(cases, counts):
-            part = case_slices(case, plane, size, preprocess_config, structure, liver_margin)
+            part = case_slices(case, plane, size, preprocess_config, structure, liver_margin,
+                               lesion_view)
             if len(part) != count:
                 raise InvalidDataError(f"case {case.case_id}: {len(part)} slices, expected {count}")
             for name in ARRAYS:

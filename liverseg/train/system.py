@@ -2,9 +2,9 @@
 
 :func:`train_system` splits the patients 70 / 20 / 10 (:func:`liverseg.datasets.split.split_cases`),
 and for each plane trains the liver cascade and, inside the liver, the lesion cascade (the
-two-stage reading of Christ et al.: the lesion networks see the slice with everything outside
-the reference liver, grown by ``InferenceConfig.liver_margin`` voxels, set to the window's
-floor, and learn the lesion label 2 as their foreground). It writes into ``out``:
+two-stage reading of Christ et al.: the lesion networks see the reference liver, grown by
+``InferenceConfig.liver_margin`` voxels, cut out as :mod:`liverseg.lesion_view` says, and learn
+the lesion label 2 as their foreground). It writes into ``out``:
 
 * ``model/`` — the model folder that ``liverseg segment`` reads (:mod:`liverseg.model_folder`);
 * ``split.json`` — the patients of each subset;
@@ -105,7 +105,8 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                                     settings.preprocess, structure, settings.inference.liver_margin,
                                     folder=(out / "work" / plane / structure / "slices" / subset
                                             if settings.n_cases is None or settings.n_cases > 30
-                                            else None))
+                                            else None),
+                                    lesion_view=settings.inference.lesion_view)
                        if ids else None for subset, ids in zip(split._fields, split)]
             cascade = train_cascade(subsets[0], subsets[1], structure, settings,
                                     out / "work" / plane / structure, test=subsets[2],
