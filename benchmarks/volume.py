@@ -237,8 +237,7 @@ def install_probes(probe: Probe, split: bool) -> list:
         # between the stages (filed under "other")
         (volume, "check_finite", "check_finite"),
         (volume, "largest_component", "liver_largest_component"),
-        (volume, "liver_region", "liver_region"),
-        (volume, "mask_outside", "mask_outside"),
+        (volume, "lesion_view", "lesion_view"),
         (FusionAccumulator, "result", "fusion_result"),
         (FusionAccumulator, "probability", "fusion_probability"),
     ]
