@@ -225,6 +225,8 @@ def test_segment_systems_is_the_segmenter_with_those_planes(system, tmp_path):
     import matplotlib
 
     from liverseg.inference.volume import Segmenter
+    from liverseg.lesion_view import region_box
+    from liverseg.preprocess import liver_region
 
     folder, case = system["folder"], system["data"].test_cases[0]
     segmenter = Segmenter(folder, progress=False)
@@ -245,6 +247,11 @@ def test_segment_systems_is_the_segmenter_with_those_planes(system, tmp_path):
     assert panels["ct"].shape == panels["roi"].shape == case.image.array.shape[1:]
     assert panels["roi"].dtype == bool and panels["index"] == int(
         np.argmax((case.label == 2).sum(axis=(1, 2))))
+    # the lesion localizer saw the predicted liver's box: its ROI lies inside that box
+    box = region_box(liver_region(labels[FUSED] >= 1, segmenter.settings.inference.liver_margin))
+    outside = np.ones(panels["roi"].shape, bool)
+    outside[box[1:]] = False
+    assert not panels["roi"][outside].any()
     matplotlib.use("Agg")
     figure = plot_examples([panels, example_panels(segmenter, case, labels[FUSED])],
                            ["lesion", "liver"])

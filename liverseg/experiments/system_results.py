@@ -5,8 +5,8 @@ the liver networks of every plane (:func:`~liverseg.experiments.volumes.plane_mo
 the fusion chapter's, read back from the store) and the lesion networks of every plane
 (trained, or read back, by :func:`~liverseg.experiments.compare.train_variant` on the slices of
 :func:`~liverseg.experiments.compare.prepare` with ``structure="lesion"``: the reference
-liver's view, :mod:`liverseg.lesion_view`, label 2 the foreground) into one model folder, the one ``liverseg segment --model``
-reads. :func:`segment_systems` then segments a test volume as
+liver's view, :mod:`liverseg.lesion_view`, label 2 the foreground) into one model folder, the
+one ``liverseg segment --model`` reads. :func:`segment_systems` then segments a test volume as
 :meth:`liverseg.inference.volume.Segmenter.segment` does — liver fused and reduced to its
 largest component, lesions fused inside it, the 0/1/2 label post-processed — once with all the
 planes ("fused") and once with each plane alone, and :func:`score_case` scores each label with
@@ -509,9 +509,7 @@ def example_panels(segmenter, case, label: np.ndarray, structure: str = "liver",
     ROI is empty on a slice outside that view.
     """
     from liverseg.lesion_view import lesion_view
-    from liverseg.predict import predict_priors
     from liverseg.preprocess import preprocess
-    from liverseg.resample import from_model_size, to_model_size
 
     if "axial" not in segmenter.folder.planes:
         raise ValueError("the figures show axial slices: the model folder has no axial networks")
@@ -524,26 +522,17 @@ def example_panels(segmenter, case, label: np.ndarray, structure: str = "liver",
         index = int(np.argmax(wanted.sum(axis=(1, 2))))
     hu = np.asarray(case.image.array, np.float32)
     image = preprocess(hu, s.preprocess, source=case.image.path)
-    roi = np.zeros(hu.shape[1:], bool)
-    if structure == "lesion":  # the localizer's input is the predicted liver's view
+    if structure == "liver":
+        roi = _slice_roi(segmenter, structure, image[index], hu[index])
+    else:  # the lesion localizer looks at the predicted liver's view
+        roi = np.zeros(hu.shape[1:], bool)
         found = label >= LIVER
-        view = lesion_view(image, hu, found, s.inference.liver_margin, s.inference.lesion_view) \
-            if found.any() else None
-        inside = view is not None and view.box[0].start <= index < view.box[0].stop
-        z = index - view.box[0].start if inside else None
-        x, x_hu = (view.image[z], view.hu[z]) if inside else (None, None)
-    else:
-        x, x_hu = image[index], hu[index]
-    if x is not None:
-        localizer = segmenter._network("axial", structure, "localizer")  # loaded once, checked
-        size = s.image_size
-        prior = predict_priors(localizer, to_model_size(x[None], size),
-                               to_model_size(x_hu[None], size), s.prior, s.inference.batch_size)
-        shown = from_model_size(prior, x.shape)[0] > 0.5
-        if structure == "lesion":
-            roi[view.box[1:]] = shown
-        else:
-            roi = shown
+        if found.any():
+            view = lesion_view(image, hu, found, s.inference.liver_margin,
+                               s.inference.lesion_view)
+            z = index - view.box[0].start
+            if 0 <= z < len(view.image):
+                roi[view.box[1:]] = _slice_roi(segmenter, structure, view.image[z], view.hu[z])
     crop = (slice(None), slice(None))
     if structure == "lesion":
         liver = (label[index] >= LIVER) | (reference[index] >= LIVER)
@@ -553,6 +542,20 @@ def example_panels(segmenter, case, label: np.ndarray, structure: str = "liver",
                     slice(max(xs.min() - margin, 0), xs.max() + margin + 1))
     return {"ct": hu[index], "truth": reference[index], "roi": roi, "result": label[index],
             "index": index, "crop": crop, "structure": structure}
+
+
+def _slice_roi(segmenter, structure: str, x: np.ndarray, x_hu: np.ndarray) -> np.ndarray:
+    """The axial ``structure`` localizer's ROI prior of one slice (input ``x``, HU ``x_hu``),
+    bool in the slice's own shape."""
+    from liverseg.predict import predict_priors
+    from liverseg.resample import from_model_size, to_model_size
+
+    s = segmenter.settings
+    localizer = segmenter._network("axial", structure, "localizer")  # loaded once, and checked
+    prior = predict_priors(localizer, to_model_size(x[None], s.image_size),
+                           to_model_size(x_hu[None], s.image_size), s.prior,
+                           s.inference.batch_size)
+    return from_model_size(prior, x.shape)[0] > 0.5
 
 
 def best_and_worst_figure(store: str | Path, results: "SystemResults", structure: str = "liver",
