@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from liverseg.crf import CRFParams
 from liverseg.datasets.planes import PLANES
+from liverseg.lesion_synthesis import SynthesisConfig
 from liverseg.preprocess import PreprocessConfig
 
 PATCH_ARRANGEMENTS = ("space_to_depth", "tiles")
@@ -31,6 +32,9 @@ UPSAMPLINGS = ("transpose", "bilinear")
 EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
 PHANTOM_PHASES = ("unenhanced", "arterial", "portal_venous", "late")  # contrast phases of phantoms
 SLICE_PROFILES = ("thickness", "spacing", "none")
+DICE_REDUCTIONS = ("sample", "batch")  # as liverseg.losses
+STRUCTURES = ("liver", "lesion")
+PRIOR_MODES = ("bbox", "boxes", "mask")  # as liverseg.prior
 
 
 def _tuplify(value):
@@ -214,6 +218,13 @@ class TrainConfig(_Serializable):
     ``DataParallel``, JAX backend only): each batch of ``batch_size`` slices is split between
     them, so ``batch_size`` must be a multiple of ``devices``. It decides where a run is
     computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`.
+
+    The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
+    weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
+    ``"sample"`` (Eq. 5 per image, the paper) or ``"batch"`` (one Dice of the whole batch);
+    ``positive_share`` is the share of every training batch taken from the slices that hold
+    the structure, the rest from those that do not (0: the chosen slices in a plain shuffle,
+    the paper; H-DenseUNet centres half of its crops on a tumour, nnU-Net a third).
     """
 
     optimizer: str = "adam"
@@ -229,8 +240,17 @@ class TrainConfig(_Serializable):
     jit_compile: Any = "auto"
     seed: int = 0
     devices: int = 1
+    positive_weight: float = 1.0
+    dice_over: str = "sample"
+    positive_share: float = 0.0
 
     def __post_init__(self):
+        if self.positive_weight <= 0:
+            raise ValueError(f"positive_weight must be > 0, got {self.positive_weight}")
+        if self.dice_over not in DICE_REDUCTIONS:
+            raise ValueError(f"dice_over must be one of {DICE_REDUCTIONS}, got {self.dice_over!r}")
+        if not 0.0 <= self.positive_share <= 1.0:
+            raise ValueError(f"positive_share must be in [0, 1], got {self.positive_share}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in PRECISIONS:
@@ -545,6 +565,74 @@ def _check_range(name: str, value, positive: bool = False, ordered: bool = True)
 
 
 @dataclass
+class LesionConfig(_Serializable):
+    """The lesion networks' own settings, where they differ from the liver's.
+
+    The paper runs "the same cascade" for the lesions; the systems that find lesions give
+    their second stage its own input size, sampling and loss (Christ et al.'s 388² liver box,
+    H-DenseUNet's tumour-centred crops), so the lesion stage starts from the liver's settings
+    and this section changes some of them: each field left ``None`` is the liver's.
+    :meth:`Profile.stage` applies it (``settings.stage("lesion")``). The ROI prior of the
+    lesion localizer keeps every component, a box around each (``prior_mode="boxes"``,
+    ``prior_keep_largest=False``): the liver is one organ, but a liver may hold many lesions,
+    and one box over the largest would hide the others from the tuner. ``image_size`` is the
+    lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
+    ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
+    of :class:`TrainConfig`. ``synthesis`` inserts synthetic lesions into the training
+    volumes' livers (:mod:`liverseg.lesion_synthesis`), a new draw every epoch.
+    """
+
+    image_size: Optional[int] = None
+    base_filters: Optional[int] = None
+    learning_rate: Optional[float] = None
+    batch_size: Optional[int] = None
+    epochs: Optional[int] = None
+    early_stopping_patience: Optional[int] = None
+    empty_slice_fraction: Optional[float] = None
+    positive_weight: Optional[float] = None
+    dice_over: Optional[str] = None
+    positive_share: Optional[float] = None
+    prior_mode: Optional[str] = "boxes"
+    prior_keep_largest: Optional[bool] = False
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+
+    _nested = {"synthesis": SynthesisConfig}
+
+    #: where each override lands in the settings tree
+    TARGETS = {
+        "image_size": ("image_size", "localization.image_size", "tuning.image_size"),
+        "base_filters": ("localization.base_filters", "tuning.base_filters"),
+        **{name: (f"train.{name}",) for name in (
+            "learning_rate", "batch_size", "epochs", "early_stopping_patience",
+            "empty_slice_fraction", "positive_weight", "dice_over", "positive_share")},
+        "prior_mode": ("prior.mode",),
+        "prior_keep_largest": ("prior.keep_largest",),
+    }
+
+    @classmethod
+    def applied(cls, synthesis: SynthesisConfig | None = None) -> "LesionConfig":
+        """A section with no override left (what a stage keeps once they are applied)."""
+        return cls(**{name: None for name in cls.TARGETS},
+                   synthesis=synthesis or SynthesisConfig())
+
+    @classmethod
+    def before_it_existed(cls) -> "LesionConfig":
+        """The lesion stage of a settings tree saved before this section: the liver's
+        settings throughout, one box over the largest lesion component."""
+        return cls(prior_mode=None, prior_keep_largest=None)
+
+    def __post_init__(self):
+        if self.prior_mode not in (None, *PRIOR_MODES):
+            raise ValueError(f"lesion.prior_mode must be one of {PRIOR_MODES} or None, "
+                             f"got {self.prior_mode!r}")
+
+    def changes(self) -> dict[str, Any]:
+        """``Profile.replace`` keys of the overrides that are set."""
+        return {target: getattr(self, name) for name, targets in self.TARGETS.items()
+                for target in targets if getattr(self, name) is not None}
+
+
+@dataclass
 class ExperimentConfig(_Serializable):
     """How the experiment chapters compare settings (:mod:`liverseg.experiments`).
 
@@ -596,6 +684,7 @@ class Profile(_Serializable):
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
     phantoms: PhantomConfig = field(default_factory=PhantomConfig)
+    lesion: LesionConfig = field(default_factory=LesionConfig)
 
     def __post_init__(self):
         for sub in (self.localization, self.tuning):
@@ -612,12 +701,18 @@ class Profile(_Serializable):
         for level in self.patches.levels:
             if self.image_size % 2 ** (level - 1):
                 raise ValueError(f"image_size={self.image_size} cannot be cut at patch level {level}")
+        if self.lesion.changes():
+            try:
+                self.stage("lesion")
+            except ValueError as error:
+                raise ValueError(f"profile {self.name!r}, lesion section: {error}") from None
 
     _nested = {
         "preprocess": PreprocessConfig, "localization": LocalizationConfig,
         "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
         "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
         "inference": InferenceConfig, "experiments": ExperimentConfig, "phantoms": PhantomConfig,
+        "lesion": LesionConfig,
     }
 
     @classmethod
@@ -627,6 +722,8 @@ class Profile(_Serializable):
         with today's default mixture."""
         if "phantoms" not in data:
             data = {**data, "phantoms": PhantomConfig.classic().to_dict()}
+        if "lesion" not in data:
+            data = {**data, "lesion": LesionConfig.before_it_existed().to_dict()}
         return super().from_dict(data)
 
     def learned_settings(self) -> dict[str, Any]:
@@ -641,6 +738,22 @@ class Profile(_Serializable):
                 node = node[part]
             del node[last]
         return data
+
+    def stage(self, structure: str) -> "Profile":
+        """The settings the networks of one structure train and segment with.
+
+        ``"liver"``: this profile with an empty ``lesion`` section (the liver networks depend
+        on no lesion setting, so changing one never retrains them). ``"lesion"``: the lesion
+        section's overrides applied (:meth:`LesionConfig.changes`), which it then keeps only
+        for what is the lesion stage's alone (``synthesis``). The data — which cases, the
+        phantoms' size — always come from the profile itself, not from a stage.
+        """
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        if structure == "liver":
+            return self.replace(lesion=LesionConfig.applied())
+        return self.replace(**self.lesion.changes(),
+                            lesion=LesionConfig.applied(self.lesion.synthesis))
 
     def for_dataset(self, dataset: str) -> "Profile":
         """This profile on ``dataset`` (``"synthetic"``, ``"lits"``, ``"ircadb"``); a real dataset

@@ -40,15 +40,20 @@ from keras import ops
 
 from liverseg.errors import ShapeError
 
+DICE_REDUCTIONS = ("sample", "batch")
+
 __all__ = [
     "BceDiceLoss",
+    "DICE_REDUCTIONS",
     "DiceLoss",
     "WEIGHT_SCHEMES",
     "level_name",
+    "localization_loss",
     "multi_level_losses",
     "multi_level_targets",
     "multi_level_targets_ops",
     "multi_level_weights",
+    "tuning_losses",
 ]
 
 WEIGHT_SCHEMES = ("paper", "paper_reversed", "uniform", "final_only")
@@ -64,17 +69,27 @@ def _spatial_axes(x) -> tuple[int, ...]:
     return tuple(range(1, len(x.shape)))
 
 
-def _soft_dice_loss(y_true, y_pred, smooth):
+def _soft_dice_loss(y_true, y_pred, smooth, over="sample"):
     axes = _spatial_axes(y_pred)
     intersection = ops.sum(y_true * y_pred, axis=axes)
     total = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
+    if over == "batch":  # one Dice of the whole batch, given to every sample
+        ones = ops.ones_like(intersection)
+        return ones - (2.0 * ops.sum(intersection) + smooth) / (ops.sum(total) + smooth) * ones
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
 
 
-def _bce_per_sample(y_true, y_pred, from_logits):
+def _bce_per_sample(y_true, y_pred, from_logits, positive_weight=1.0):
     # Keras' BCE clips probabilities to [eps, 1 - eps] and averages over the last axis;
     # the remaining spatial mean makes it Eq. 4 for one image.
-    pixelwise = keras.losses.binary_crossentropy(y_true, y_pred, from_logits=from_logits)
+    if positive_weight == 1.0:
+        pixelwise = keras.losses.binary_crossentropy(y_true, y_pred, from_logits=from_logits)
+    else:  # -(w·y·log p + (1 − y)·log(1 − p)), clipped as Keras clips
+        p = ops.sigmoid(y_pred) if from_logits else y_pred
+        eps = keras.config.epsilon()
+        p = ops.clip(p, eps, 1.0 - eps)
+        pixelwise = -ops.mean(positive_weight * y_true * ops.log(p)
+                              + (1.0 - y_true) * ops.log(1.0 - p), axis=-1)
     axes = _spatial_axes(pixelwise)
     return ops.mean(pixelwise, axis=axes) if axes else pixelwise
 
@@ -127,6 +142,11 @@ class BceDiceLoss(keras.losses.Loss):
         beta: weight of the soft Dice loss.
         smooth: Dice smoothing term.
         from_logits: ``y_pred`` are logits rather than sigmoid probabilities.
+        positive_weight: weight of the foreground pixels' BCE term (1: Eq. 4). Small lesions
+            are a fraction of a percent of the pixels; with Eq. 4 a network learns "no lesion
+            anywhere" (the book's lesion chapter shows it), a weight of ~10 lets it out.
+        dice_over: ``"sample"`` (Eq. 5 for each image, the paper) or ``"batch"`` (one Dice of
+            the whole batch, so a slice without foreground does not reward an empty answer).
     """
 
     def __init__(
@@ -135,21 +155,29 @@ class BceDiceLoss(keras.losses.Loss):
         beta: float = 1.0,
         smooth: float = 1.0,
         from_logits: bool = False,
+        positive_weight: float = 1.0,
+        dice_over: str = "sample",
         reduction="sum_over_batch_size",
         name: str = "bce_dice_loss",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if dice_over not in DICE_REDUCTIONS:
+            raise ValueError(f"dice_over must be one of {DICE_REDUCTIONS}, got {dice_over!r}")
+        if positive_weight <= 0:
+            raise ValueError(f"positive_weight must be > 0, got {positive_weight}")
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.smooth = float(smooth)
         self.from_logits = bool(from_logits)
+        self.positive_weight = float(positive_weight)
+        self.dice_over = dice_over
 
     def call(self, y_true, y_pred):
         y_true = _match_rank(y_true, y_pred)
-        bce = _bce_per_sample(y_true, y_pred, self.from_logits)
+        bce = _bce_per_sample(y_true, y_pred, self.from_logits, self.positive_weight)
         probabilities = ops.sigmoid(y_pred) if self.from_logits else y_pred
-        dice = _soft_dice_loss(y_true, probabilities, self.smooth)
+        dice = _soft_dice_loss(y_true, probabilities, self.smooth, self.dice_over)
         return self.alpha * bce + self.beta * dice
 
     def get_config(self):
@@ -159,6 +187,8 @@ class BceDiceLoss(keras.losses.Loss):
             "beta": self.beta,
             "smooth": self.smooth,
             "from_logits": self.from_logits,
+            "positive_weight": self.positive_weight,
+            "dice_over": self.dice_over,
         }
 
 
@@ -195,17 +225,37 @@ def multi_level_losses(
     normalize: bool = False,
     smooth: float = 1.0,
     from_logits: bool = False,
+    positive_weight: float = 1.0,
+    dice_over: str = "sample",
 ) -> dict[str, BceDiceLoss]:
-    """One ``BceDiceLoss`` per output name, for ``model.compile(loss=...)``.
+    """One ``BceDiceLoss`` per output name, for ``model.compile(loss=...)``
+    (``positive_weight``, ``dice_over``: see :class:`BceDiceLoss`).
 
     Levels whose weights are both zero (``"final_only"``) still get a (zero-weighted) loss so
     that every output of the model has an entry, which all Keras versions accept; it
     contributes nothing to the total or its gradient.
     """
     return {
-        name: BceDiceLoss(alpha, beta, smooth=smooth, from_logits=from_logits, name=f"{name}_loss")
+        name: BceDiceLoss(alpha, beta, smooth=smooth, from_logits=from_logits,
+                          positive_weight=positive_weight, dice_over=dice_over,
+                          name=f"{name}_loss")
         for name, (alpha, beta) in multi_level_weights(n_levels, scheme, normalize).items()
     }
+
+
+def localization_loss(train) -> BceDiceLoss:
+    """The localization network's loss for a :class:`liverseg.config.TrainConfig`:
+    ``localization_loss`` = (α, β) of Eq. 6, with its ``positive_weight`` and ``dice_over``."""
+    alpha, beta = train.localization_loss
+    return BceDiceLoss(alpha, beta, positive_weight=train.positive_weight,
+                       dice_over=train.dice_over)
+
+
+def tuning_losses(train, n_levels: int) -> dict[str, BceDiceLoss]:
+    """The tuning network's multi-level loss for a :class:`liverseg.config.TrainConfig`
+    (``loss_scheme``, ``positive_weight``, ``dice_over``)."""
+    return multi_level_losses(n_levels, scheme=train.loss_scheme,
+                              positive_weight=train.positive_weight, dice_over=train.dice_over)
 
 
 def _check_target_shape(shape, n_levels, method):

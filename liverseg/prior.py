@@ -18,8 +18,9 @@ combined nor how large the box is; this module makes both explicit and configura
    component stays (the liver is one organ; the paper's Fig. 13 removes such specks).
 4. ``mode="bbox"`` (default, the paper's box filter): the bounding box of that region,
    grown by ``margin`` pixels on each side (clipped to the slice) so that a border the
-   localisation network missed (Fig. 7) is still inside the box; ``mode="mask"``: the
-   region itself.
+   localisation network missed (Fig. 7) is still inside the box; ``mode="boxes"``: one such
+   box around each connected component (several lesions get a box each, not one box over
+   the liver between them); ``mode="mask"``: the region itself.
 
 An empty ROI (nothing above the threshold) gives an all-zero prior: the tuning network
 then sees no location prior for that slice, as for a slice without liver in training.
@@ -39,7 +40,7 @@ from liverseg.crf import CRFParams, dense_crf
 from liverseg.errors import InvalidDataError, ShapeError
 from liverseg.postprocess import largest_component as _largest_component
 
-MODES = ("bbox", "mask")
+MODES = ("bbox", "boxes", "mask")
 COMBINATIONS = ("mean", "product")
 
 
@@ -63,9 +64,10 @@ def roi_prior(
         probability: ``(H, W)`` foreground probability of the localisation network.
         cam: ``(H, W)`` Grad-CAM in [0, 1] (:func:`liverseg.cam.grad_cam`) or ``None``.
         image: ``(H, W)`` CT slice in HU; needed by the CRF only.
-        mode: ``"bbox"`` (box filter around the ROI) or ``"mask"`` (the ROI itself).
+        mode: ``"bbox"`` (box filter around the ROI), ``"boxes"`` (a box around each of its
+            components) or ``"mask"`` (the ROI itself).
         threshold: foreground threshold on the (refined) combined map.
-        margin: pixels added on every side of the box (``"bbox"`` only); about 1 % of a
+        margin: pixels added on every side of a box (the box modes only); about 1 % of a
             512-pixel slice, so scale it with the slice size.
         combine: ``"mean"`` or ``"product"`` of probability and CAM (see module doc).
         cam_weight: the CAM's weight ``w`` in the ``"mean"`` combination.
@@ -99,6 +101,8 @@ def roi_prior(
         region = _largest_component(region, connectivity=2)  # 8-connectivity in 2D
     if mode == "bbox":
         region = box_filter(region, margin)
+    elif mode == "boxes":
+        region = component_boxes(region, margin)
     return region.astype(np.float32)
 
 
@@ -173,6 +177,19 @@ def box_filter(mask: np.ndarray, margin: int = 0) -> np.ndarray:
         max(cols[0] - margin, 0) : cols[-1] + margin + 1,
     ] = True
     return box
+
+
+def component_boxes(mask: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The union of the bounding boxes of each 8-connected component of a 2D mask, each grown
+    by ``margin`` pixels and clipped to the image."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    boxes = np.zeros(np.shape(mask), bool)
+    for rows, cols in ndimage.find_objects(labels):
+        boxes[max(rows.start - margin, 0):rows.stop + margin,
+              max(cols.start - margin, 0):cols.stop + margin] = True
+    return boxes
 
 
 def _map(array, name: str, like: np.ndarray | None = None) -> np.ndarray:

@@ -40,8 +40,9 @@ def _write_model_folder(root, settings, size=None):
     built = settings if size is None else _settings(size)
     for plane in settings.planes:
         for structure in ("liver", "lesion"):
-            models.build_localization_net(built).save(root / network_file(plane, structure, "localizer"))
-            models.build_tuning_net(built).save(root / network_file(plane, structure, "tuner"))
+            stage = built.stage(structure)  # the lesion networks may have their own size
+            models.build_localization_net(stage).save(root / network_file(plane, structure, "localizer"))
+            models.build_tuning_net(stage).save(root / network_file(plane, structure, "tuner"))
     write_manifest(root, settings, settings.planes, ("liver", "lesion"))
     return root
 

@@ -12,7 +12,7 @@ import pytest
 
 from liverseg import config
 from liverseg.experiments import paper_tables
-from liverseg.experiments.system_results import (FUSED, case_rows, example_panels, lesion_settings,
+from liverseg.experiments.system_results import (FUSED, case_rows, example_panels, with_lesion_changes,
                                                  over_seeds, plot_examples, ranked_cases,
                                                  score_case, seed_values, segment_systems,
                                                  system_model_folder, table6, table6_markdown)
@@ -136,12 +136,13 @@ def test_score_case_matches_the_metrics_on_a_phantom():
     json.dumps(rows)  # plain JSON
 
 
-def test_lesion_settings_change_training_only():
+def test_lesion_changes_change_the_lesion_section_only():
     settings = config.profile("smoke")
-    assert lesion_settings(settings, {"train.epochs": 3}).train.epochs == 3
-    for bad in ({"prior.margin": 3}, {"inference.threshold": 0.4}, {"tuning.image_size": 32}):
-        with pytest.raises(ValueError, match="lesion networks"):
-            lesion_settings(settings, bad)
+    changed = with_lesion_changes(settings, {"lesion.epochs": 3})
+    assert changed.stage("lesion").train.epochs == 3 and changed.train.epochs == 20
+    for bad in ({"prior.margin": 3}, {"inference.threshold": 0.4}, {"train.epochs": 3}):
+        with pytest.raises(ValueError, match="lesion section"):
+            with_lesion_changes(settings, bad)
 
 
 class _FakeTraining:
@@ -188,7 +189,7 @@ def system(tmp_path_factory):
         again, _ = system_model_folder(store, settings, progress=False)
         calls = list(training.calls)
         other, _ = system_model_folder(store, settings, progress=False,
-                                       lesion_changes={"train.epochs": 2})
+                                       lesion_changes={"lesion.epochs": 2})
     return {"store": store, "settings": settings, "folder": folder, "data": data,
             "first_calls": first_calls, "calls": calls, "again": again, "other": other,
             "other_calls": training.calls[len(calls):]}
@@ -212,7 +213,8 @@ def test_the_system_folder_holds_both_cascades_of_every_plane_and_reads_back(sys
     assert other.info["liver_model"] == model.info["liver_model"]
     assert other.info["lesion_settings"]["train"]["epochs"] == 2 and other.settings.train.epochs == 20
     assert model.info["split"]["test"] == data.split.test
-    assert config.Profile.from_dict(model.info["lesion_settings"]) == system["settings"]
+    assert config.Profile.from_dict(model.info["lesion_settings"]) == system["settings"].stage("lesion")
+    assert model.settings == system["settings"]  # the tree inference reads, lesion section in it
     liver = folder.parent / model.info["liver_model"]
     assert read_model_folder(liver).structures == ("liver",)
     # the lesion networks learned from slices masked to the reference liver, label 2 foreground

@@ -200,7 +200,8 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
     if settings.dataset == "synthetic" and settings.phantoms != PhantomConfig.classic():
         # a slice folder is reused by case id; phantoms scanned otherwise are other pixels
         folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
-    subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
+    size = settings.stage(structure).image_size  # the lesion view has its own input size
+    subsets = [build_slices([by_id[i] for i in ids], plane, size,
                             settings.preprocess, structure, settings.inference.liver_margin,
                             folder=folder / subset, lesion_view=settings.inference.lesion_view)
                for subset, ids in zip(split._fields, split)]
@@ -228,9 +229,10 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     Algorithm 1 (``self_training.iterations`` rounds, none when 0) and ``scores.json`` into
     the tuner's ``rounds-{rounds_key}`` subfolder. The run dict holds the validation scores,
     the per-case test scores, their mean, whether the tuner collapsed, its log and best epoch,
-    Algorithm 1's history and the settings.
+    Algorithm 1's history and the settings (of the structure's stage, :meth:`Profile.stage`).
     """
     structure = data.structure
+    settings = settings.stage(structure)
     chosen = choose_training_slices(data.train, structure, settings)
     front_dir = front_folder(store, settings, data)
     tuner_dir = tuner_folder(store, settings, data)

@@ -57,28 +57,25 @@ CASE_METRICS = ("accuracy", "dice", "iou", "miou", "voe", "rvd", "assd", "msd", 
 POOLED_METRICS = ("dice_global",)
 DETECTION_METRICS = ("precision", "recall")
 LITS_METRICS = ("dice_global", "voe", "rvd", "assd", "msd", "rmsd")
-# settings the lesion networks may train with differently from the liver networks: the model
-# folder holds one settings tree, which preprocessing, priors and inference read for both
-LESION_CHANGEABLE = ("train.", "self_training.", "patches.", "localization.", "tuning.")
 
 
 # ---------------------------------------------------------------------------- model folder
 
 
-def lesion_settings(settings: Profile, changes: Mapping[str, object] | None = None) -> Profile:
-    """The settings the lesion networks train with: ``settings`` with ``changes``
-    (``Profile.replace`` keys under :data:`LESION_CHANGEABLE` only; the image size, the
-    preprocessing, the ROI prior and inference are those of the model folder).
+def with_lesion_changes(settings: Profile,
+                        changes: Mapping[str, object] | None = None) -> Profile:
+    """``settings`` with ``changes`` to its lesion section (``Profile.replace`` keys under
+    ``lesion.``: the lesion networks' own input size, widths, training, sampling, loss and
+    synthesis, :class:`~liverseg.config.LesionConfig`); the liver networks stay as they are.
 
     Raises:
-        ValueError: a change outside :data:`LESION_CHANGEABLE`, or one that changes a size.
+        ValueError: a change outside the lesion section.
     """
     changes = dict(changes or {})
-    bad = [key for key in changes
-           if not key.startswith(LESION_CHANGEABLE) or key.endswith("image_size")]
+    bad = [key for key in changes if not key.startswith("lesion.")]
     if bad:
-        raise ValueError(f"the lesion networks may only change {LESION_CHANGEABLE} settings "
-                         f"(not image_size), got {bad}")
+        raise ValueError(f"lesion_changes may only change the lesion section ('lesion.…'), "
+                         f"got {bad}")
     return settings.replace(**changes)
 
 
@@ -99,10 +96,11 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
 
     The liver networks are :func:`~liverseg.experiments.volumes.plane_model_folder`'s (trained
     once, shared with the fusion and post-processing chapters); the lesion networks of each
-    plane are trained with :func:`lesion_settings` ``(settings, lesion_changes)`` — or read back:
-    a second call trains nothing. The manifest holds ``settings`` (what inference reads) and,
-    in ``info``, the lesion settings, the split and the liver folder's name (whose
-    ``probabilities/`` cache :func:`segment_systems` reuses).
+    plane are trained with ``settings.stage("lesion")`` after :func:`with_lesion_changes` — or
+    read back: a second call trains nothing. The manifest holds the settings tree (what
+    inference reads, the lesion section included) and, in ``info``, the lesion stage's
+    settings, the split and the liver folder's name (whose ``probabilities/`` cache
+    :func:`segment_systems` reuses).
     """
     from liverseg.train.system import load_cases
 
@@ -111,8 +109,9 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
     cases = load_cases(settings, data_dir, progress)  # once, not once per plane and structure
     liver_dir, data = plane_model_folder(store, settings, planes, data_dir=data_dir,
                                          progress=progress, cases=cases)
-    lesion = lesion_settings(settings, lesion_changes)
-    prepared = [prepare(lesion, store, plane=plane, structure="lesion", cases=cases,
+    settings = with_lesion_changes(settings, lesion_changes)
+    lesion = settings.stage("lesion")
+    prepared = [prepare(settings, store, plane=plane, structure="lesion", cases=cases,
                         progress=progress) for plane in planes]
     fingerprint = "-".join([liver_dir.name, rounds_key(lesion)]
                            + [d.fingerprint for d in prepared])
@@ -398,7 +397,7 @@ def system_results(store: str | Path, settings: Profile, *, seeds: Sequence[int]
         del segmenter
     return SystemResults(
         dataset=settings.dataset, seeds=seeds, settings=settings.to_dict(),
-        lesion_settings=lesion_settings(settings, lesion_changes).to_dict(),
+        lesion_settings=with_lesion_changes(settings, lesion_changes).stage("lesion").to_dict(),
         split=data.split._asdict(), per_case=json.loads(json.dumps(rows)),
         model_dirs=model_dirs, seconds=round(time.perf_counter() - started, 1),
         test_cases=list(data.test_cases))
@@ -550,7 +549,7 @@ def _slice_roi(segmenter, structure: str, x: np.ndarray, x_hu: np.ndarray) -> np
     from liverseg.predict import predict_priors
     from liverseg.resample import from_model_size, to_model_size
 
-    s = segmenter.settings
+    s = segmenter.settings.stage(structure)
     localizer = segmenter._network("axial", structure, "localizer")  # loaded once, and checked
     prior = predict_priors(localizer, to_model_size(x[None], s.image_size),
                            to_model_size(x_hu[None], s.image_size), s.prior,

@@ -35,6 +35,7 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     model folder ``store/models/seed-{s}-{key}``; returns it and the last plane's :class:`Data`
     (the split and test cases are the same for every plane). ``cases``: as
     :func:`~liverseg.experiments.compare.prepare`'s (default: loaded once per plane)."""
+    settings = settings.stage("liver")  # no lesion setting changes the liver networks
     planes = tuple(planes or settings.planes)
     store = Path(store)
     prepared = [prepare(settings, store, plane=plane, cases=cases, data_dir=data_dir,

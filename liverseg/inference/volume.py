@@ -29,7 +29,7 @@ from liverseg.resample import from_model_size, to_model_size
 from liverseg.labels import LESION, LIVER
 from liverseg.lesion_view import lesion_view
 from liverseg.model_folder import ModelFolder, read_model_folder
-from liverseg.postprocess import largest_component, postprocess_label
+from liverseg.postprocess import fill_holes, largest_component, postprocess_label
 from liverseg.preprocess import check_finite, preprocess
 
 
@@ -74,6 +74,8 @@ class Segmenter:
         self.chunk = int(chunk)
         self.progress = progress
         self._models: dict = {}
+        self._stages = {structure: self.settings.stage(structure)
+                        for structure in self.folder.structures}
 
     def _network(self, plane, structure, network):
         import keras
@@ -86,7 +88,7 @@ class Segmenter:
                 model = keras.models.load_model(path, compile=False)
             except Exception as error:  # noqa: BLE001 - any failure: a corrupt model file
                 raise CorruptFileError(f"cannot load the network ({error})", path) from None
-            size = self.settings.image_size
+            size = self._stages[structure].image_size
             if tuple(model.inputs[0].shape[1:3]) != (size, size):
                 raise ShapeError(
                     f"the network takes {tuple(model.inputs[0].shape[1:3])} slices but the model "
@@ -136,9 +138,12 @@ class Segmenter:
                      seconds: dict | None = None, keep_probability: bool = False):
         """The lesions inside ``liver`` (bool ``(z, y, x)``) found by the lesion networks of
         ``planes`` (default: the segmenter's) on the liver's view (:mod:`liverseg.lesion_view`),
-        fused; and, with ``keep_probability`` (soft fusion), their fused probability
+        fused; the liver's holes are filled first (as ``inference.fill`` says), so a lesion
+        the liver networks left out is looked at and may be found; and, with ``keep_probability`` (soft fusion), their fused probability
         (float32, 0 outside the view), else ``None``. ``image``: preprocessed; ``hu``: HU."""
         inference = self.settings.inference
+        if inference.fill is not None:  # a lesion the liver stage left as a hole is liver's
+            liver = fill_holes(liver, per_slice=inference.fill == "slice")
         view = lesion_view(image, hu, liver, inference.liver_margin, inference.lesion_view)
         fused = self._fused(view.image, view.hu, "lesion", {} if seconds is None else seconds,
                             region=view.region, planes=planes)
@@ -167,7 +172,7 @@ class Segmenter:
 
         localizer = self._network(plane, structure, "localizer")
         tuner = self._network(plane, structure, "tuner")
-        s = self.settings
+        s = self._stages[structure]  # the lesion networks have settings of their own
         size, batch = s.image_size, s.inference.batch_size
         slices, hu_slices = to_slices(image, plane), to_slices(hu, plane)
         out = np.zeros(slices.shape, np.float16)

@@ -28,7 +28,7 @@ from liverseg.predict import predict_priors, predict_probability, predict_tuned
 from liverseg.train.loop import FitResult, fit
 from liverseg.train.scores import overlap_scores
 from liverseg.train.self_training import self_train
-from liverseg.train.slices import SliceSet, target_mask, training_indices
+from liverseg.train.slices import SliceSet, balanced_order, target_mask, training_indices
 
 
 @dataclasses.dataclass
@@ -139,12 +139,13 @@ def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, s
     n_levels = len(settings.tuning.output_names)
     return fit(
         lambda: models.build_tuning_net(settings),
-        losses.multi_level_losses(n_levels, scheme=settings.train.loss_scheme),
+        losses.tuning_losses(settings.train, n_levels),
         ({"image": chosen.images[..., None], "prior": front.train_priors[..., None]},
          chosen.labels),
         ({"image": val.images[..., None], "prior": front.val_priors[..., None]}, val.labels),
         workdir, settings.train, progress=progress, desc=desc,
         targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
+        sampler=epoch_sampler(chosen.labels, structure, settings),
     )
 
 
@@ -176,10 +177,22 @@ def tuner_targets(labels: np.ndarray, structure: str, n_levels: int) -> dict[str
 
 def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None):
     """``train``, ``val``: (images ``(N, S, S, 1)``, 0/1/2 labels ``(N, S, S)``)."""
-    alpha, beta = settings.train.localization_loss
-    return fit(lambda: models.build_localization_net(settings), losses.BceDiceLoss(alpha, beta),
+    return fit(lambda: models.build_localization_net(settings),
+               losses.localization_loss(settings.train),
                train, val, workdir, settings.train, epochs=epochs, progress=progress, desc=desc,
-               targets=functools.partial(localizer_targets, structure=structure))
+               targets=functools.partial(localizer_targets, structure=structure),
+               sampler=epoch_sampler(train[1], structure, settings))
+
+
+def epoch_sampler(labels: np.ndarray, structure: str, settings: Profile):
+    """The row order of each training epoch: ``None`` (a plain shuffle) unless
+    ``train.positive_share`` asks for batches rich in ``structure``
+    (:func:`~liverseg.train.slices.balanced_order`)."""
+    t = settings.train
+    if not t.positive_share:
+        return None
+    present = target_mask(labels, structure).any(axis=(1, 2))
+    return functools.partial(balanced_order, present, t.batch_size, t.positive_share, t.seed)
 
 
 def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, workdir,

@@ -76,6 +76,7 @@ def fit(
     progress: bool = True,
     desc: str = "training",
     targets: Callable[[Any], Any] | None = None,
+    sampler: Callable[[int], np.ndarray] | None = None,
 ) -> FitResult:
     """Train ``build()`` on ``train`` = (x, y), choosing the epoch on ``val``, resumably.
 
@@ -95,6 +96,10 @@ def fit(
             (training and validation) that returns the batch's target, e.g.
             ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
             batch's rows only, one by one.
+        sampler: ``None`` (each epoch a permutation drawn with ``(seed, epoch)``) or a function
+            of the epoch returning its row order (as many rows as ``train``; rows may repeat),
+            e.g. :func:`liverseg.train.slices.balanced_order` for batches rich in a rare
+            structure. It must depend on the epoch only, so that a resumed run reads the same.
     Returns:
         :class:`FitResult`; when ``workdir`` holds a finished run, it is loaded, not retrained.
     """
@@ -111,11 +116,11 @@ def fit(
     distribution = data_parallel(settings.devices)
     with distribution.scope() if distribution else contextlib.nullcontext():
         return _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed,
-                    progress, desc, targets)
+                    progress, desc, targets, sampler)
 
 
 def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed, progress,
-         desc, targets) -> FitResult:
+         desc, targets, sampler) -> FitResult:
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(settings.precision)  # for the layers built now only
     try:
@@ -138,7 +143,8 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
                initial=state["epoch"], total=epochs)
     for epoch in bar:
         reseed(model, seed, epoch)
-        order = np.random.default_rng((seed, epoch)).permutation(n)
+        order = (np.random.default_rng((seed, epoch)).permutation(n) if sampler is None
+                 else sampler(epoch))
         batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets,
                           multiple_of=share)
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)

@@ -69,7 +69,7 @@ def self_train(
     workdir.mkdir(parents=True, exist_ok=True)
     st, batch = settings.self_training, settings.inference.batch_size
     n_levels = len(settings.tuning.output_names)
-    loss = losses.multi_level_losses(n_levels, scheme=settings.train.loss_scheme)
+    loss = losses.tuning_losses(settings.train, n_levels)
     targets = functools.partial(losses.multi_level_targets, n_levels=n_levels)  # per batch
     val_xy = _inputs(val)
 

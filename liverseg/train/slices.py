@@ -267,3 +267,34 @@ def training_indices(labels: np.ndarray, structure: str, empty_fraction: float,
         n_empty = max(n_empty, 1)
     chosen = np.random.default_rng(seed).choice(negative, n_empty, replace=False)
     return np.sort(np.concatenate([positive, chosen]).astype(np.int64))
+
+
+def balanced_order(present: np.ndarray, batch_size: int, share: float, seed: int,
+                   epoch: int) -> np.ndarray:
+    """An epoch's row order in which every batch takes ``share`` of its rows from the slices
+    where ``present`` (the structure is in them) and the rest from the others.
+
+    As many rows as ``present`` has; each group is shuffled with ``(seed, epoch)`` and cycled
+    when the batches ask for more of it than it holds (so a rare positive slice is seen
+    several times an epoch, and some negatives wait for a later one). With no positive or no
+    negative slice, every row comes from the group there is.
+    """
+    present = np.asarray(present, bool)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    n, batch_size = len(present), int(batch_size)
+    rng = np.random.default_rng((seed, epoch, 3))
+    groups = [rng.permutation(np.flatnonzero(present)), rng.permutation(np.flatnonzero(~present))]
+    taken = [0, 0]
+    order = []
+    for start in range(0, n, batch_size):
+        size = min(batch_size, n - start)
+        positives = int(round(share * size))
+        for group, count in ((0, positives), (1, size - positives)):
+            if not len(groups[group]):
+                group = 1 - group
+            rows = groups[group]
+            picks = rows[(taken[group] + np.arange(count)) % len(rows)]
+            taken[group] += count
+            order.append(picks)
+    return np.concatenate(order).astype(np.int64) if order else np.zeros(0, np.int64)

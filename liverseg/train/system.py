@@ -101,14 +101,15 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     reports = {}
     for plane in settings.planes:
         for structure in structures:
-            subsets = [build_slices([by_id[i] for i in ids], plane, settings.image_size,
+            stage = settings.stage(structure)  # the lesion networks' own settings
+            subsets = [build_slices([by_id[i] for i in ids], plane, stage.image_size,
                                     settings.preprocess, structure, settings.inference.liver_margin,
                                     folder=(out / "work" / plane / structure / "slices" / subset
                                             if settings.n_cases is None or settings.n_cases > 30
                                             else None),
                                     lesion_view=settings.inference.lesion_view)
                        if ids else None for subset, ids in zip(split._fields, split)]
-            cascade = train_cascade(subsets[0], subsets[1], structure, settings,
+            cascade = train_cascade(subsets[0], subsets[1], structure, stage,
                                     out / "work" / plane / structure, test=subsets[2],
                                     progress=progress)
             for network, path in (("localizer", cascade.localizer_path),

@@ -1,0 +1,141 @@
+"""The lesion stage's own settings (``Profile.stage``), its loss, its batches and its prior.
+
+The lesion networks start from the liver's settings and change what the ``lesion`` section
+sets: the view's input size, widths, training, sampling, loss, the prior's boxes.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from liverseg import config
+from liverseg.prior import component_boxes, roi_prior
+from liverseg.train.slices import balanced_order
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_the_lesion_section_changes_the_lesion_stage_only():
+    base = config.profile("smoke")
+    settings = base.replace(**{"lesion.image_size": 32, "lesion.base_filters": 4,
+                               "lesion.positive_weight": 10.0, "lesion.dice_over": "batch",
+                               "lesion.positive_share": 0.5, "lesion.learning_rate": 1e-3})
+    lesion = settings.stage("lesion")
+    assert lesion.image_size == lesion.localization.image_size == lesion.tuning.image_size == 32
+    assert lesion.localization.base_filters == lesion.tuning.base_filters == 4
+    assert (lesion.train.positive_weight, lesion.train.dice_over) == (10.0, "batch")
+    assert (lesion.train.positive_share, lesion.train.learning_rate) == (0.5, 1e-3)
+    assert (lesion.prior.mode, lesion.prior.keep_largest) == ("boxes", False)
+    assert lesion.stage("lesion") == lesion  # applied once, nothing left to apply
+    # the liver stage depends on no lesion setting, so its store keys do not move
+    assert settings.stage("liver") == base.stage("liver")
+    assert settings.stage("liver").image_size == 64 and settings.stage("liver").prior.mode == "bbox"
+
+
+def test_the_lesion_section_round_trips_and_an_old_tree_keeps_its_lesion_stage():
+    settings = config.profile("demo").replace(**{"lesion.image_size": 128,
+                                                 "lesion.synthesis.share": 0.9})
+    again = config.Profile.from_dict(json.loads(json.dumps(settings.to_dict())))
+    assert again == settings and again.stage("lesion") == settings.stage("lesion")
+    old = settings.to_dict()
+    del old["lesion"]  # a tree saved before the section existed
+    stage = config.Profile.from_dict(old).stage("lesion")
+    assert stage.image_size == 64 and stage.prior.mode == "bbox" and stage.prior.keep_largest
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lesion.image_size": 100}, "lesion section: image_size=100"),
+    ({"lesion.dice_over": "pixel"}, "dice_over"),
+    ({"lesion.positive_share": 1.5}, "positive_share"),
+    ({"lesion.prior_mode": "circle"}, "prior_mode"),
+])
+def test_a_bad_lesion_setting_is_refused_with_its_name(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config.profile("smoke").replace(**changes)
+
+
+# ---------------------------------------------------------------------------- loss
+
+
+def _numpy_bce_dice(y, p, weight, over):
+    eps = 1e-7
+    p = np.clip(p, eps, 1 - eps)
+    bce = -(weight * y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=(1, 2, 3))
+    if over == "batch":
+        dice = 1 - (2 * (y * p).sum() + 1) / (y.sum() + p.sum() + 1)
+        dice = np.full(len(y), dice)
+    else:
+        dice = 1 - (2 * (y * p).sum(axis=(1, 2, 3)) + 1) / (
+            y.sum(axis=(1, 2, 3)) + p.sum(axis=(1, 2, 3)) + 1)
+    return float((bce + dice).mean())
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("weight, over", [(1.0, "sample"), (10.0, "sample"), (10.0, "batch")])
+def test_the_weighted_batch_loss_is_what_its_formula_says(weight, over):
+    import keras
+
+    from liverseg.losses import BceDiceLoss
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((3, 8, 8, 1)) < 0.05).astype(np.float32)
+    y[2] = 0  # a slice without foreground
+    p = rng.uniform(0.01, 0.99, y.shape).astype(np.float32)
+    loss = BceDiceLoss(positive_weight=weight, dice_over=over)
+    value = float(keras.ops.convert_to_numpy(loss(y, p)))
+    assert value == pytest.approx(_numpy_bce_dice(y, p, weight, over), rel=1e-4)
+    restored = BceDiceLoss.from_config(loss.get_config())
+    assert (restored.positive_weight, restored.dice_over) == (weight, over)
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+def test_every_batch_holds_the_asked_share_of_lesion_slices():
+    present = np.zeros(200, bool)
+    present[[3, 50, 51, 120, 199]] = True  # 5 lesion slices among 200
+    order = balanced_order(present, batch_size=8, share=0.5, seed=1, epoch=0)
+    assert order.shape == (200,)
+    for start in range(0, 200, 8):
+        assert present[order[start:start + 8]].sum() == 4
+    # drawn with (seed, epoch): the same again, another epoch another order
+    np.testing.assert_array_equal(order, balanced_order(present, 8, 0.5, 1, 0))
+    assert not np.array_equal(order, balanced_order(present, 8, 0.5, 1, 1))
+    # every negative slice is still met over the epochs, every positive one each epoch
+    assert set(order[present[order]]) == {3, 50, 51, 120, 199}
+    none = balanced_order(np.zeros(20, bool), 8, 0.5, 0, 0)
+    assert sorted(none) == list(range(20))
+
+
+def test_fit_reads_the_sampled_order(tmp_path):
+    from liverseg.train.cascade import epoch_sampler
+
+    settings = config.profile("smoke").replace(**{"train.positive_share": 0.25})
+    labels = np.zeros((16, 4, 4), np.uint8)
+    labels[:2, 1, 1] = 2
+    sampler = epoch_sampler(labels, "lesion", settings)
+    order = sampler(3)
+    np.testing.assert_array_equal(order, balanced_order(labels[:, 1, 1] == 2, 8, 0.25, 0, 3))
+    assert epoch_sampler(labels, "lesion", config.profile("smoke")) is None
+
+
+# ---------------------------------------------------------------------------- prior
+
+
+def test_the_boxes_prior_keeps_a_box_around_each_lesion():
+    mask = np.zeros((32, 32), bool)
+    mask[2:5, 2:5] = True
+    mask[20:30, 22:28] = True
+    boxes = component_boxes(mask, margin=1)
+    assert boxes[1:6, 1:6].all() and boxes[19:31, 21:29].all()
+    assert boxes.sum() == 25 + 12 * 8  # two boxes, not one over the liver between them
+    probability = mask.astype(np.float32)
+    largest = roi_prior(probability, mode="bbox", margin=1, use_crf=False)
+    np.testing.assert_array_equal(largest[19:31, 21:29], 1.0)
+    assert largest.sum() == 12 * 8  # the largest lesion's box alone
+    spanning = roi_prior(probability, mode="bbox", margin=1, keep_largest=False, use_crf=False)
+    assert spanning.sum() == 30 * 28  # one box over both and the liver between them
+    both = roi_prior(probability, mode="boxes", margin=1, keep_largest=False, use_crf=False)
+    np.testing.assert_array_equal(both, boxes.astype(np.float32))
