@@ -139,3 +139,50 @@ def test_the_boxes_prior_keeps_a_box_around_each_lesion():
     assert spanning.sum() == 30 * 28  # one box over both and the liver between them
     both = roi_prior(probability, mode="boxes", margin=1, keep_largest=False, use_crf=False)
     np.testing.assert_array_equal(both, boxes.astype(np.float32))
+
+
+# ---------------------------------------------------------------------------- synthesis
+
+
+def _phantoms(n=3):
+    from liverseg.datasets import synthetic
+
+    return list(synthetic.iter_cases(n, seed=0, shape=(16, 48, 48),
+                                     config=config.PhantomConfig.classic()))
+
+
+def test_the_lesion_networks_learn_from_synthetic_copies_of_their_training_volumes():
+    from liverseg.lesion_synthesis import source_case_id
+    from liverseg.train.system import stage_cases
+
+    cases = _phantoms()
+    settings = config.profile("smoke").replace(**{"lesion.synthesis.share": 1.0,
+                                                  "lesion.synthesis.copies": 2})
+    stage = settings.stage("lesion")
+    train = stage_cases(stage, "lesion", "train", cases)
+    ids = [c.case_id for c in train]
+    assert ids[:3] == [c.case_id for c in cases] and len(train) == 3 + 2 * 3
+    assert ids[3:] == [f"{c.case_id}~synthetic{k}" for k in (1, 2) for c in cases]
+    assert [source_case_id(i) for i in ids[3:]] == [c.case_id for c in cases] * 2
+    for copy in train[3:]:
+        source = cases[[c.case_id for c in cases].index(source_case_id(copy.case_id))]
+        added = (copy.label == 2) & (source.label != 2)
+        assert added.any() and (source.label[added] >= 1).all()  # new lesions, in the liver
+    again = stage_cases(stage, "lesion", "train", cases)  # drawn with (split seed, copy, case)
+    for a, b in zip(train, again):
+        np.testing.assert_array_equal(a.image.array, b.image.array)
+    # validation, test, the liver stage and share 0 see the volumes as they are
+    assert stage_cases(stage, "lesion", "val", cases) is cases
+    assert stage_cases(settings.stage("liver"), "liver", "train", cases) is cases
+    plain = config.profile("smoke").stage("lesion")
+    assert [c.case_id for c in stage_cases(plain, "lesion", "train", cases)] == ids[:3]
+
+
+def test_a_synthetic_copy_stays_in_its_patients_fold():
+    from liverseg.train.cascade import fold_of_cases
+
+    ids = np.array(["a", "b", "c", "d", "a~synthetic1", "c~synthetic1", "c~synthetic2"],
+                   dtype=object)
+    folds = fold_of_cases(ids, 2, seed=0)
+    assert folds[4] == folds[0] and folds[5] == folds[6] == folds[2]
+    assert sorted(np.bincount(folds[:4])) == [2, 2]  # folds of patients, not of copies

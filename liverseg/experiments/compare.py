@@ -180,7 +180,7 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
         InvalidDataError: no validation or no test patient.
         ValueError: ``test_phantoms`` on a real dataset.
     """
-    from liverseg.train.system import held_out_phantoms, load_cases
+    from liverseg.train.system import held_out_phantoms, load_cases, stage_cases
 
     plane = plane or settings.experiments.plane
     cases = load_cases(settings, data_dir, progress) if cases is None else list(cases)
@@ -200,8 +200,12 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
     if settings.dataset == "synthetic" and settings.phantoms != PhantomConfig.classic():
         # a slice folder is reused by case id; phantoms scanned otherwise are other pixels
         folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
-    size = settings.stage(structure).image_size  # the lesion view has its own input size
-    subsets = [build_slices([by_id[i] for i in ids], plane, size,
+    stage = settings.stage(structure)  # the lesion view has its own input size
+    synthesis = stage.lesion.synthesis
+    if structure == "lesion" and synthesis.share:  # synthetic copies are other pixels
+        folder = folder / f"synthesis-{_hash(dataclasses.asdict(synthesis))}"
+    subsets = [build_slices(stage_cases(stage, structure, subset, [by_id[i] for i in ids]),
+                            plane, stage.image_size,
                             settings.preprocess, structure, settings.inference.liver_margin,
                             folder=folder / subset, lesion_view=settings.inference.lesion_view)
                for subset, ids in zip(split._fields, split)]

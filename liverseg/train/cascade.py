@@ -24,6 +24,7 @@ import numpy as np
 from liverseg import losses, models
 from liverseg.config import Profile
 from liverseg.io.atomic import atomic_path, atomic_write_text
+from liverseg.lesion_synthesis import source_case_id
 from liverseg.predict import predict_priors, predict_probability, predict_tuned
 from liverseg.train.loop import FitResult, fit
 from liverseg.train.scores import overlap_scores
@@ -225,14 +226,16 @@ def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, work
 
 
 def fold_of_cases(case_ids: np.ndarray, n_folds: int, seed: int) -> np.ndarray | None:
-    """Fold number of each slice, folds made of whole patients; ``None`` if fewer than
-    ``n_folds`` patients (or ``n_folds`` < 2)."""
-    patients = sorted(set(case_ids.tolist()))
+    """Fold number of each slice, folds made of whole patients (a synthetic copy of a volume,
+    :func:`liverseg.lesion_synthesis.with_synthetic_copies`, in its patient's fold); ``None``
+    if fewer than ``n_folds`` patients (or ``n_folds`` < 2)."""
+    sources = [source_case_id(c) for c in case_ids.tolist()]  # a synthetic copy: its patient
+    patients = sorted(set(sources))
     if n_folds < 2 or len(patients) < n_folds:
         return None
     order = np.random.default_rng((seed, 11)).permutation(len(patients))
     fold = {patients[i]: rank % n_folds for rank, i in enumerate(order)}
-    return np.array([fold[c] for c in case_ids])
+    return np.array([fold[c] for c in sources])
 
 
 def _prior_recall(priors, target) -> float:

@@ -28,6 +28,7 @@ from liverseg.config import Profile
 from liverseg.datasets.split import load_split, save_split, split_cases
 from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
+from liverseg.lesion_synthesis import with_synthetic_copies
 from liverseg.model_folder import network_file, write_manifest
 from liverseg.train.cascade import train_cascade
 from liverseg.train.slices import build_slices
@@ -102,7 +103,8 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     for plane in settings.planes:
         for structure in structures:
             stage = settings.stage(structure)  # the lesion networks' own settings
-            subsets = [build_slices([by_id[i] for i in ids], plane, stage.image_size,
+            subsets = [build_slices(stage_cases(stage, structure, subset, [by_id[i] for i in ids]),
+                                    plane, stage.image_size,
                                     settings.preprocess, structure, settings.inference.liver_margin,
                                     folder=(out / "work" / plane / structure / "slices" / subset
                                             if settings.n_cases is None or settings.n_cases > 30
@@ -125,6 +127,16 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                "cascades": reports}
     atomic_write_text(out / "training.json", json.dumps(summary, indent=1) + "\n")
     return model_dir
+
+
+def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> list:
+    """The cases a stage cuts its ``subset`` slices from: the lesion stage's training cases
+    are joined by their synthetic copies (``lesion.synthesis``,
+    :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``);
+    validation and test are never changed."""
+    if structure != "lesion" or subset != "train":
+        return cases
+    return with_synthetic_copies(cases, stage.split.seed, stage.lesion.synthesis)
 
 
 def _check_same_settings(out: Path, settings: Profile) -> None:
