@@ -26,7 +26,8 @@ def device_name(keras) -> str:
     if backend == "jax":
         import jax
 
-        return str(jax.devices()[0])
+        device = jax.devices()[0]  # str() is "cuda:0": add the chip ("NVIDIA H200") for PEAK_TFLOPS
+        return str(device) if device.platform == "cpu" else f"{device} ({device.device_kind})"
     if backend == "tensorflow":
         import tensorflow as tf
 

@@ -28,6 +28,14 @@ looked up: model loading, resizing to and from the model's size, the localizer's
 first call of each is reported apart (``first_call_seconds``): it holds the tracing.
 Peak memory: the process's resident set sampled by a thread (psutil) every
 ``--sample-interval`` seconds, overall and per stage, and ``ru_maxrss``.
+
+``--stage-log FILE`` appends one JSON line to FILE as each step ends (phantom, model folder,
+each library stage, each plane's ``predict_plane`` with its parts so far), so a run stopped
+part-way (a time limit) still leaves what it measured. ``--prepare-only`` (with
+``--workdir``) writes the phantom, its label and the untrained model folder and stops;
+``--reuse`` then takes them from that ``--workdir`` instead of making them again (if they
+were made for the same shape, seed, suffix, profile and planes; else they are made anew), so
+the set-up can run beside other work (``benchmarks/gpu_device.sh``).
 """
 
 from __future__ import annotations
@@ -84,16 +92,33 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where files are written and kept (default: a temporary folder, removed)")
     parser.add_argument("--json-only", action="store_true", help="no progress on stderr (the backend's own start-up logs remain)")
+    parser.add_argument("--stage-log", type=Path, default=None,
+                        help="append a JSON line to this file as each step ends (survives a killed run)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="write the phantom and untrained model folder to --workdir, then stop")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the phantom and model folder from --workdir if --prepare-only made them")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: JSON job
     args = parser.parse_args(argv)
     if args.reference is not None and args.input is None:
         parser.error("--reference goes with --input (a phantom brings its own label)")
+    if (args.prepare_only or args.reuse) and args.workdir is None:
+        parser.error("--prepare-only and --reuse need --workdir")
     return args
 
 
 def log(args, message: str) -> None:
     if not args.json_only:
         print(message, file=sys.stderr, flush=True)
+
+
+def stage_log(path, event: str, **fields) -> None:
+    """Append one JSON line (``event``, wall-clock time, ``fields``) to ``path`` if given."""
+    if not path:
+        return
+    line = {"benchmark": "segment_progress", "event": event, "time": round(time.time(), 3), **fields}
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 # --------------------------------------------------------------------------------------
@@ -103,7 +128,9 @@ def log(args, message: str) -> None:
 class Probe:
     """Stage bookkeeping shared by the timing wrappers and the memory sampler."""
 
-    def __init__(self):
+    def __init__(self, log_path=None):
+        self.log_path = log_path
+        self.started = time.perf_counter()
         self.stage = "other"
         self.parts: dict[str, dict[str, dict]] = {}
         self.stage_peak_rss: dict[str, int] = {}
@@ -117,6 +144,11 @@ class Probe:
         entry["calls"] += 1
         if entry["first_call_seconds"] is None:
             entry["first_call_seconds"] = seconds
+
+    def log(self, event: str, stage: str, seconds: float, **fields) -> None:
+        stage_log(self.log_path, event, stage=stage, seconds=round(seconds, 3),
+                  elapsed_seconds=round(time.perf_counter() - self.started, 3),
+                  peak_rss_mib=round(self.peak_rss / 2**20, 1), **fields)
 
     def sample(self, rss: int) -> None:
         self.samples += 1
@@ -175,10 +207,12 @@ def install_probes(probe: Probe, split: bool) -> list:
         def make(fn):
             def wrapper(*a, **k):
                 before, probe.stage = probe.stage, name
+                tic = time.perf_counter()
                 try:
                     return fn(*a, **k)
                 finally:
                     probe.stage = before
+                    probe.log("stage_done", name, time.perf_counter() - tic)
             return wrapper
         return make
 
@@ -194,8 +228,14 @@ def install_probes(probe: Probe, split: bool) -> list:
         def wrapper(*a, **k):
             bound = signature.bind(*a, **k)
             bound.apply_defaults()
-            probe.stage = f"{bound.arguments['structure']}_{bound.arguments['plane']}"
-            return fn(*a, **k)
+            name = probe.stage = f"{bound.arguments['structure']}_{bound.arguments['plane']}"
+            tic = time.perf_counter()
+            result = fn(*a, **k)
+            parts = {part: {"seconds": round(p["seconds"], 3), "calls": p["calls"],
+                            "first_call_seconds": round(p["first_call_seconds"], 3)}
+                     for part, p in probe.parts.get(name, {}).items()}
+            probe.log("predict_plane_done", name, time.perf_counter() - tic, parts=parts)
+            return result
         return wrapper
 
     def fused_stage(fn):
@@ -289,7 +329,7 @@ def measure(job: dict) -> dict:
     from liverseg.inference.volume import segment_file
 
     import_seconds = time.perf_counter() - start
-    probe = Probe()
+    probe = Probe(job.get("stage_log"))
     undo = install_probes(probe, split=not job["no_split"])
     sampler = None
     try:
@@ -304,7 +344,8 @@ def measure(job: dict) -> dict:
     load_before = _loadavg()
     if sampler:
         sampler.start()
-    tic = time.perf_counter()
+    tic = probe.started = time.perf_counter()
+    stage_log(job.get("stage_log"), "segment_file_start", import_seconds=round(import_seconds, 3))
     try:
         summary = segment_file(job["input"], job["output"], job["model"], planes=job["planes"],
                                fusion=job["fusion"], progress=job["progress"])
@@ -313,6 +354,8 @@ def measure(job: dict) -> dict:
         if sampler:
             sampler.stop()
         uninstall(undo)
+    stage_log(job.get("stage_log"), "segment_file_done", seconds=round(wall, 3),
+              stages=summary["seconds"], peak_rss_mib=round(probe.peak_rss / 2**20, 1))
     usage_after = resource.getrusage(resource.RUSAGE_SELF)
     maxrss_before, maxrss_after = usage_before.ru_maxrss, usage_after.ru_maxrss
     cpu_seconds = (usage_after.ru_utime + usage_after.ru_stime
@@ -421,8 +464,9 @@ def build_untrained_model(args, root: Path) -> dict:
     params = {}
     for plane in planes:
         for structure in STRUCTURES:
-            localizer = models.build_localization_net(settings)
-            tuner = models.build_tuning_net(settings)
+            stage = settings.stage(structure)  # the lesion networks may have their own size
+            localizer = models.build_localization_net(stage)
+            tuner = models.build_tuning_net(stage)
             localizer.save(root / network_file(plane, structure, "localizer"))
             tuner.save(root / network_file(plane, structure, "tuner"))
             params = {"localizer": localizer.count_params(), "tuner": tuner.count_params()}
@@ -468,27 +512,43 @@ def main(argv=None) -> dict:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         reference, case = None, None
-        if args.input is None:
+        prepared = read_prepared(args, workdir) if args.reuse else None
+        if args.input is None and prepared:
+            log(args, f"phantom {tuple(args.shape)} (seed {args.seed}) from {workdir} ...")
+            input_path = workdir / prepared["phantom"]
+            import numpy as np
+
+            reference = np.load(workdir / prepared["label"])
+            setup.update(prepared["setup"], reused=True)
+        elif args.input is None:
             log(args, f"phantom {tuple(args.shape)} (seed {args.seed}) ...")
             tic = time.perf_counter()
             case, input_path = write_phantom(args, workdir)
             setup["phantom_seconds"] = round(time.perf_counter() - tic, 3)
             reference = case.label
+            stage_log(args.stage_log, "phantom_done", seconds=setup["phantom_seconds"],
+                      shape_zyx=list(args.shape))
         else:
             input_path = args.input
             if args.reference is not None:
                 from liverseg.io import read_volume
 
                 reference = read_volume(args.reference).array
-        if args.model is None:
+        if args.model is None and prepared:
+            model_dir, params, weights = workdir / prepared["model"], prepared["params"], "untrained"
+        elif args.model is None:
             log(args, f"untrained {args.profile} model folder ...")
             tic = time.perf_counter()
             model_dir = workdir / f"model-{args.profile}-untrained"
             params = build_untrained_model(args, model_dir)
             setup["model_build_seconds"] = round(time.perf_counter() - tic, 3)
+            stage_log(args.stage_log, "model_folder_done", seconds=setup["model_build_seconds"],
+                      profile=args.profile)
             weights = "untrained"
         else:
             model_dir, params, weights = args.model, None, "trained"
+        if args.prepare_only:
+            return write_prepared(args, workdir, input_path, case, model_dir, params, setup)
         from liverseg.inference.volume import Segmenter
         from liverseg.model_folder import read_model_folder
 
@@ -498,7 +558,8 @@ def main(argv=None) -> dict:
         output_path = workdir / f"label{args.suffix}"
         job = {"input": str(input_path), "output": str(output_path), "model": str(model_dir),
                "planes": args.planes, "fusion": args.fusion, "no_split": args.no_split,
-               "sample_interval": args.sample_interval, "progress": not args.json_only}
+               "sample_interval": args.sample_interval, "progress": not args.json_only,
+               "stage_log": str(args.stage_log) if args.stage_log else None}
         log(args, f"segment {input_path.name} with {folder.root} ...")
         if args.in_process:
             tic = time.perf_counter()
@@ -537,6 +598,7 @@ def main(argv=None) -> dict:
             **sizes,
             "split": not args.no_split,
             "in_process": args.in_process,
+            "reused_setup": bool(setup.get("reused")),
         },
         "machine": {**machine_info(), "keras_backend_env": os.environ.get("KERAS_BACKEND"),
                     **measured["runtime"],
@@ -572,6 +634,45 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(report, indent=2))
     return report
+
+
+PREPARED = "prepared.json"
+
+
+def _prepared_key(args) -> dict:
+    return {"profile": args.profile, "shape": list(args.shape), "seed": args.seed,
+            "suffix": args.suffix, "planes": args.planes, "input": str(args.input),
+            "model": str(args.model)}
+
+
+def write_prepared(args, workdir: Path, input_path: Path, case, model_dir: Path, params,
+                   setup: dict) -> dict:
+    """``--prepare-only``: keep the phantom's label beside it and say what was made (last, so
+    the file's presence means everything is there); print it as the result."""
+    import numpy as np
+
+    label = None
+    if case is not None:
+        label = f"{input_path.name.split('.')[0]}-label.npy"
+        np.save(workdir / label, np.asarray(case.label))
+    prepared = {"benchmark": "segment_prepare", "key": _prepared_key(args),
+                "phantom": input_path.name if args.input is None else None, "label": label,
+                "model": Path(model_dir).name if args.model is None else None,
+                "params": params, "setup": setup, "machine": machine_info()}
+    (workdir / PREPARED).write_text(json.dumps(prepared))
+    print(json.dumps(prepared, indent=2))
+    return prepared
+
+
+def read_prepared(args, workdir: Path) -> dict | None:
+    """What ``--prepare-only`` made in ``workdir`` for these same arguments, else ``None``."""
+    try:
+        prepared = json.loads((workdir / PREPARED).read_text())
+    except (OSError, ValueError):
+        return None
+    if prepared.get("key") != _prepared_key(args):
+        return None
+    return prepared
 
 
 def _size(path: Path) -> int:

@@ -589,6 +589,7 @@ class LesionConfig(_Serializable):
     epochs: Optional[int] = None
     early_stopping_patience: Optional[int] = None
     empty_slice_fraction: Optional[float] = None
+    loss_scheme: Optional[str] = None
     positive_weight: Optional[float] = None
     dice_over: Optional[str] = None
     positive_share: Optional[float] = None
@@ -604,7 +605,8 @@ class LesionConfig(_Serializable):
         "base_filters": ("localization.base_filters", "tuning.base_filters"),
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
-            "empty_slice_fraction", "positive_weight", "dice_over", "positive_share")},
+            "empty_slice_fraction", "loss_scheme", "positive_weight", "dice_over",
+            "positive_share")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
     }
@@ -800,6 +802,7 @@ def _smoke() -> Profile:
         self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
         experiments=ExperimentConfig(seeds=(0,), test_phantoms=2, system_planes=("axial",)),
         phantoms=PhantomConfig.classic(),  # the book's numbers rest on these phantoms
+        lesion=LesionConfig(epochs=3),  # the lesion chapter trains four cascades
     )
 
 

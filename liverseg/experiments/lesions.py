@@ -1,0 +1,185 @@
+"""Finding lesions: each lever of the lesion stage as an ablation over seeds (the book's
+chapter "Finding lesions").
+
+The lesion cascade of one plane is trained on the reference liver's view
+(:mod:`liverseg.lesion_view`) as :func:`~liverseg.experiments.compare.train_variant` trains
+any cascade, once per rung of a ladder that adds one lever at a time to the paper's lesion
+stage (:data:`LEVERS`), and its tuner is scored on every held-out test patient's slices:
+
+* ``dice`` — per patient (a lesion-free patient with nothing found scores 1, as in the
+  results chapter), averaged over the patients of a seed;
+* ``dice_global`` — 2 Σ|X ∩ Y| / Σ(|X| + |Y|) pooled over the patients of a seed (LiTS's
+  "Dice global"), which lesion-free patients cannot flatter;
+* ``precision`` / ``recall`` — lesion detection (3D connected components of the patient's
+  slices stacked, matched at IoU > 0.5, :func:`liverseg.metrics.lesion_detection`), counts
+  summed over the patients of a seed.
+
+Each seed's value is one number per metric; the table gives mean ± sd over seeds and each
+rung's difference from the rung below it, paired by seed. The synthetic copies of the last
+rung change the training data, so that rung gets its own :func:`prepare` (the same split, the
+same validation and test slices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from liverseg.config import Profile
+from liverseg.experiments.compare import Variant, prepare, spread, train_variant
+from liverseg.experiments.tables import describe_difference, mean_sd
+from liverseg.io.atomic import atomic_write_text
+from liverseg.metrics import lesion_detection
+
+#: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung
+PAPER = {"lesion.prior_mode": "bbox", "lesion.prior_keep_largest": True,
+         "lesion.loss_scheme": None, "lesion.positive_weight": 1.0, "lesion.dice_over": "sample",
+         "lesion.positive_share": 0.0, "lesion.empty_slice_fraction": None,
+         "lesion.synthesis.share": 0.0}
+WEIGHTED = {**PAPER, "lesion.prior_mode": "boxes", "lesion.prior_keep_largest": False,
+            "lesion.loss_scheme": "uniform", "lesion.positive_weight": 10.0,
+            "lesion.dice_over": "batch"}
+RICH = {**WEIGHTED, "lesion.positive_share": 0.5, "lesion.empty_slice_fraction": 1.0}
+SYNTHETIC = {**RICH, "lesion.synthesis.share": 0.9}
+LEVERS = (
+    Variant("paper", PAPER),
+    Variant("weighted_loss", WEIGHTED),
+    Variant("lesion_rich", RICH),
+    Variant("synthetic", SYNTHETIC),
+)
+METRICS = ("dice", "dice_global", "precision", "recall")
+
+
+@dataclasses.dataclass
+class LesionLevers:
+    """The runs of the ladder (one per rung and seed) and what they measured."""
+
+    plane: str
+    seeds: list[int]
+    variants: dict[str, dict]
+    runs: list[dict]  # {"variant", "seed", "per_case": [...], "seed_scores": {metric: value}}
+    split: dict
+    settings: dict
+    seconds: float
+
+    def summary(self) -> dict[str, dict]:
+        """Per rung and metric: mean ± sd over seeds of the seed's value."""
+        return {name: {m: spread([r["seed_scores"][m] for r in self.runs_of(name)
+                                  if r["seed_scores"][m] is not None]) for m in METRICS}
+                for name in self.variants}
+
+    def runs_of(self, variant: str) -> list[dict]:
+        return [run for run in self.runs if run["variant"] == variant]
+
+    def difference(self, a: str, b: str, metric: str = "dice_global") -> dict:
+        """``a − b`` of ``metric``, paired by seed, with ``within_noise`` as
+        :meth:`liverseg.experiments.Comparison.difference` says it."""
+        from scipy import stats
+
+        by_seed = {r["seed"]: r["seed_scores"][metric] for r in self.runs_of(b)}
+        diffs = [r["seed_scores"][metric] - by_seed[r["seed"]] for r in self.runs_of(a)
+                 if by_seed.get(r["seed"]) is not None and r["seed_scores"][metric] is not None]
+        result = spread(diffs)
+        if len(diffs) < 2:
+            result["within_noise"] = None
+        else:
+            half = stats.t.ppf(0.975, len(diffs) - 1) * result["sd"] / np.sqrt(len(diffs))
+            result["within_noise"] = bool(abs(result["mean"]) <= half)
+        return result
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "summary": self.summary(),
+                "steps": {b: self.difference(b, a) for a, b in
+                          zip(list(self.variants), list(self.variants)[1:])}}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+
+def lesion_levers(settings: Profile, store: str | Path, *, levers: Sequence[Variant] = LEVERS,
+                  seeds: Sequence[int] | None = None, plane: str | None = None,
+                  cases=None, progress: bool = True) -> LesionLevers:
+    """Train (or read back from ``store``) the lesion cascade of every rung of ``levers`` for
+    every seed (default ``settings.experiments.seeds``) along ``plane`` (default
+    ``settings.experiments.plane``) and score it on the test patients (module doc)."""
+    started = time.perf_counter()
+    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
+    plane = plane or settings.experiments.plane
+    prepared: dict[str, object] = {}
+    runs = []
+    for variant in levers:
+        changed = settings.replace(**variant.changes)
+        synthesis = json.dumps(dataclasses.asdict(changed.lesion.synthesis), sort_keys=True)
+        if synthesis not in prepared:  # synthetic copies are other training data
+            prepared[synthesis] = prepare(changed, store, plane=plane, structure="lesion",
+                                          cases=cases, progress=progress)
+        data = prepared[synthesis]
+        for seed in seeds:
+            trained = train_variant(data, changed.replace(**{"train.seed": seed}), store,
+                                    progress, f"{variant.name} seed {seed}")
+            runs.append({"variant": variant.name, "seed": seed,
+                         **score_lesions(trained, data)})
+            del trained
+    return LesionLevers(plane=plane, seeds=seeds,
+                        variants={v.name: {"changes": dict(v.changes)} for v in levers},
+                        runs=runs, split=data.split._asdict(), settings=settings.to_dict(),
+                        seconds=round(time.perf_counter() - started, 1))
+
+
+def score_lesions(trained, data) -> dict:
+    """Per test patient and pooled over them: Dice, global Dice, lesion detection of a
+    trained lesion cascade (:class:`~liverseg.experiments.Trained`) on ``data``'s test slices."""
+    from liverseg.predict import predict_tuned
+    from liverseg.train.scores import overlap_scores
+
+    stage = Profile.from_dict(trained.run["settings"])
+    probability = predict_tuned(trained.model, data.test.images, trained.front.test_priors,
+                                stage.inference.batch_size)
+    found = probability > stage.inference.threshold
+    reference = data.test.target("lesion") > 0.5
+    rows = []
+    for case in dict.fromkeys(data.test.case_ids.tolist()):
+        mine = data.test.case_ids == case
+        pred, ref = found[mine], reference[mine]
+        detection = lesion_detection(pred, ref)
+        rows.append({"case": case, "dice": overlap_scores(pred, ref)["dice"],
+                     "intersection": int((pred & ref).sum()), "predicted": int(pred.sum()),
+                     "reference": int(ref.sum()),
+                     **{k: int(detection[k]) for k in ("tp", "n_pred", "n_ref")}})
+    total = {k: sum(r[k] for r in rows) for k in
+             ("intersection", "predicted", "reference", "tp", "n_pred", "n_ref")}
+    pooled = total["predicted"] + total["reference"]
+    seed_scores = {
+        "dice": float(np.mean([r["dice"] for r in rows])),
+        "dice_global": 2 * total["intersection"] / pooled if pooled else None,
+        "precision": total["tp"] / total["n_pred"] if total["n_pred"] else None,
+        "recall": total["tp"] / total["n_ref"] if total["n_ref"] else None,
+    }
+    return {"per_case": rows, "seed_scores": seed_scores}
+
+
+LABELS = {"dice": "Dice per case", "dice_global": "Dice (global)",
+          "precision": "detection precision", "recall": "detection recall"}
+
+
+def levers_table(levers: LesionLevers, labels: dict[str, str] | None = None) -> str:
+    """A Markdown table: one row per rung, mean ± sd over seeds of each metric, and the global
+    Dice's step from the rung above (paired by seed)."""
+    labels = labels or {}
+    names = list(levers.variants)
+    summary = levers.summary()
+    header = ["rung", *(LABELS[m] for m in METRICS), "global Dice, step from the rung above"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, name in enumerate(names):
+        step = describe_difference(levers.difference(name, names[i - 1])) if i else ""
+        cells = [labels.get(name, name), *(mean_sd(summary[name][m]) for m in METRICS), step]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
