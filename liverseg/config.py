@@ -578,8 +578,9 @@ class LesionConfig(_Serializable):
     and one box over the largest would hide the others from the tuner. ``image_size`` is the
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
     ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
-    of :class:`TrainConfig`. ``synthesis`` inserts synthetic lesions into the training
-    volumes' livers (:mod:`liverseg.lesion_synthesis`), a new draw every epoch.
+    of :class:`TrainConfig`. ``synthesis`` joins the lesion stage's training volumes by
+    synthetic copies with lesions inserted into their livers (:mod:`liverseg.lesion_synthesis`,
+    drawn once per copy, not anew every epoch).
     """
 
     image_size: Optional[int] = None

@@ -1,4 +1,4 @@
-"""Synthetic liver lesions inserted on the fly into the liver of any training volume.
+"""Synthetic liver lesions inserted into the liver of any training volume.
 
 After Hu et al., CVPR 2023 ("Label-free liver tumor segmentation"): a lesion is an ellipsoid
 of radius class 4, 8, 16 or 32 mm with random axis ratios and orientation, elastically
@@ -27,8 +27,9 @@ liver), away from the lesions already placed where possible. All work is done in
 around each lesion, and the liver depth on a grid of about 2 mm: measured on 2 busy CPU
 cores, one to four lesions take 0.3–0.7 s in a 200×512×512 phantom (about 0.3 s of it the
 copies, checks and depth map) and 10–20 ms in a 32×64×64 one. ``synthesis_rng`` makes a
-volume's lesions a function of (seed, epoch, case): the same in every rerun, new in every
-epoch.
+volume's lesions a function of (seed, epoch, case): the same in every rerun, new for every
+epoch number. The lesion stage's training (:func:`with_synthetic_copies`) uses draws 1 …
+``copies`` once, as extra training volumes, rather than a new draw every epoch.
 
 ``keep_existing=False`` (label-free training) first paints a volume's own lesions over with
 liver: the liver's median HU plus noise of the liver's amplitude and grain.
