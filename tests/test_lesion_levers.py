@@ -55,5 +55,13 @@ def test_the_table_gives_each_rung_and_its_step_from_the_one_above():
     step = levers.difference("weighted_loss", "paper")
     assert step["mean"] == pytest.approx(0.65 - 1 / 30) and step["within_noise"] is False
     table = levers_table(levers)
-    assert "| paper | 0.033 ± 0.058 |" in table and "outside the noise" in table
+    assert "| paper | 0.033 ± 0.058 |" in table and "| +0.617 ± 0.029, outside the noise |" in table
     assert table.splitlines()[2].count("–") == 1  # recall undefined: no lesion predicted
+
+
+def test_the_ladder_table_names_what_each_rung_sets():
+    from liverseg.experiments.lesions import LEVERS, ladder_table
+
+    table = ladder_table().splitlines()
+    assert len(table) == 2 + len(LEVERS) and "positive_weight" in table[0]
+    assert table[2].startswith("| paper | bbox | True |") and "| 10.0 |" in table[3]

@@ -176,10 +176,29 @@ def levers_table(levers: LesionLevers, labels: dict[str, str] | None = None) -> 
     labels = labels or {}
     names = list(levers.variants)
     summary = levers.summary()
-    header = ["rung", *(LABELS[m] for m in METRICS), "global Dice, step from the rung above"]
+    header = ["rung", *(LABELS[m] for m in METRICS), "global Dice − the rung above"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, name in enumerate(names):
-        step = describe_difference(levers.difference(name, names[i - 1])) if i else ""
+        step = _short_step(levers.difference(name, names[i - 1])) if i else ""
         cells = [labels.get(name, name), *(mean_sd(summary[name][m]) for m in METRICS), step]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _short_step(difference: dict) -> str:
+    """``"+0.120 ± 0.030, outside the noise"`` (or ``"+0.120, one seed"``) for a table cell."""
+    if difference["n"] < 2:
+        return f"{difference['mean']:+.3f}, one seed" if difference["n"] else "–"
+    noise = "within" if difference["within_noise"] else "outside"
+    return f"{difference['mean']:+.3f} ± {difference['sd']:.3f}, {noise} the noise"
+
+
+def ladder_table(levers: Sequence[Variant] = LEVERS) -> str:
+    """A Markdown table of what each rung sets (the lesion section's keys, ``lesion.`` left off)."""
+    keys = list(dict.fromkeys(k for v in levers for k in v.changes))
+    header = ["rung", *(k.removeprefix("lesion.") for k in keys)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant in levers:
+        cells = ["–" if variant.changes.get(k) is None else str(variant.changes[k]) for k in keys]
+        lines.append("| " + " | ".join([variant.name, *cells]) + " |")
     return "\n".join(lines)
