@@ -186,3 +186,31 @@ def test_a_synthetic_copy_stays_in_its_patients_fold():
     folds = fold_of_cases(ids, 2, seed=0)
     assert folds[4] == folds[0] and folds[5] == folds[6] == folds[2]
     assert sorted(np.bincount(folds[:4])) == [2, 2]  # folds of patients, not of copies
+
+
+# ---------------------------------------------------------------------------- inference
+
+
+def test_a_lesion_left_as_a_hole_in_the_liver_is_looked_at(tmp_path):
+    from liverseg.inference.volume import Segmenter
+    from liverseg.preprocess import preprocess
+
+    from .test_segment import _ct, _settings, _write_model_folder
+
+    settings = _settings().replace(**{"planes": ("axial",), "lesion.image_size": 16})
+    segmenter = Segmenter(_write_model_folder(tmp_path, settings), progress=False)
+    hu = _ct((14, 32, 24)).astype(np.float32)
+    liver = np.zeros(hu.shape, bool)
+    liver[3:11, 6:22, 4:20] = True
+    hole = np.zeros(hu.shape, bool)
+    hole[6:8, 12:16, 10:14] = True  # a lesion the liver networks did not take as liver
+    filled_run = segmenter.find_lesions(preprocess(hu), hu, liver & ~hole, keep_probability=True)
+    found, probability = filled_run
+    threshold = segmenter.settings.inference.threshold
+    np.testing.assert_array_equal(found[hole], probability[hole] > threshold)
+    assert probability[hole].any()  # the hole is inside the lesion networks' view
+    segmenter.settings = segmenter.settings.replace(**{"inference.fill": None})
+    found, _ = segmenter.find_lesions(preprocess(hu), hu, liver & ~hole)
+    assert not found[hole].any()  # without filling, a hole can never be a lesion
+    # the lesion networks took the lesion stage's own input size
+    assert segmenter._network("axial", "lesion", "tuner").inputs[0].shape[1:3] == (16, 16)

@@ -139,8 +139,9 @@ class Segmenter:
         """The lesions inside ``liver`` (bool ``(z, y, x)``) found by the lesion networks of
         ``planes`` (default: the segmenter's) on the liver's view (:mod:`liverseg.lesion_view`),
         fused; the liver's holes are filled first (as ``inference.fill`` says), so a lesion
-        the liver networks left out is looked at and may be found; and, with ``keep_probability`` (soft fusion), their fused probability
-        (float32, 0 outside the view), else ``None``. ``image``: preprocessed; ``hu``: HU."""
+        the liver networks left out is looked at and may be found; and, with
+        ``keep_probability`` (soft fusion), their fused probability (float32, 0 outside the
+        view), else ``None``. ``image``: preprocessed; ``hu``: HU."""
         inference = self.settings.inference
         if inference.fill is not None:  # a lesion the liver stage left as a hole is liver's
             liver = fill_holes(liver, per_slice=inference.fill == "slice")
