@@ -30,8 +30,12 @@ test-tests: test-unit test-jax
 test-unit: install
 	KERAS_BACKEND=tensorflow $(PY) -m pytest tests
 
+# XLA compiles each network's train step for half a minute on this CPU; the tests build the same
+# few networks again and again, so a persistent compilation cache (under $(BOOK_OUT)) makes every
+# compile after the first a read.
 test-jax: install test-unit
-	KERAS_BACKEND=jax $(PY) -m pytest -m keras tests
+	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(BOOK_OUT)/jax-cache \
+	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 $(PY) -m pytest -m keras tests
 
 test-book: install
 	rm -rf $(BOOK_OUT)/smoke
