@@ -98,6 +98,9 @@ class SynthesisConfig:
         texture_mm: correlation length (Gaussian sigma, mm, > 0) of the texture.
         repaint_margin_voxels: with ``keep_existing=False``, existing lesions are grown by
             this many voxels before being painted over, to cover their blurred borders (≥ 0).
+        validation: the validation volumes get synthetic copies too (with ``share``), so that
+            the lesion networks' early stopping and best epoch are chosen on lesions: a few
+            validation patients may hold only a handful of lesion slices. Test volumes never.
     """
 
     share: float = 0.0
@@ -119,14 +122,16 @@ class SynthesisConfig:
     texture_hu: tuple[float, float] = (5.0, 15.0)
     texture_mm: float = 2.0
     repaint_margin_voxels: int = 2
+    validation: bool = False
 
     def __post_init__(self):
         """Validate every field (``ValueError`` naming it); JSON lists become tuples."""
         _check_fraction("share", self.share)
         if int(self.copies) != self.copies or self.copies < 1:
             raise ValueError(f"copies must be an integer >= 1, got {self.copies!r}")
-        if not isinstance(self.keep_existing, (bool, np.bool_)):
-            raise ValueError(f"keep_existing must be True or False, got {self.keep_existing!r}")
+        for name in ("keep_existing", "validation"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         radii = self.radius_classes_mm = tuple(float(r) for r in self.radius_classes_mm)
         if not radii or not all(0 < r < math.inf for r in radii):
             raise ValueError(f"radius_classes_mm must be one or more finite radii > 0, got {radii}")

@@ -32,6 +32,26 @@ def test_keys_share_the_localizer_across_tuner_only_changes():
     assert rounds_key(other_runs) == rounds_key(base)  # which runs to make, not what one does
 
 
+def test_a_network_trained_with_the_profile_itself_is_found_under_its_stage(tmp_path):
+    # the networks chapter trains the liver cascade with the profile; the store's runs with
+    # its liver stage (no lesion section): one folder, so the chapters share the networks
+    from types import SimpleNamespace
+
+    from liverseg.experiments import front_folder, tuner_folder
+
+    smoke = config.profile("smoke")
+    assert smoke.lesion != smoke.stage("liver").lesion  # smoke's lesion section sets epochs
+    for structure in ("liver", "lesion"):
+        data = SimpleNamespace(plane="axial", structure=structure, fingerprint="f")
+        for folder in (front_folder, tuner_folder):
+            assert folder(tmp_path, smoke, data) == folder(tmp_path, smoke.stage(structure), data)
+    liver = SimpleNamespace(plane="axial", structure="liver", fingerprint="f")
+    lesion = SimpleNamespace(plane="axial", structure="lesion", fingerprint="f")
+    longer = smoke.replace(**{"lesion.epochs": 9})
+    assert tuner_folder(tmp_path, longer, liver) == tuner_folder(tmp_path, smoke, liver)
+    assert tuner_folder(tmp_path, longer, lesion) != tuner_folder(tmp_path, smoke, lesion)
+
+
 def test_variants_may_not_change_what_every_row_shares():
     settings = config.profile("smoke")
     for changes in ({"n_cases": 4}, {"preprocess.median_size": 5}, {"split.seed": 3}):

@@ -173,6 +173,12 @@ def test_the_lesion_networks_learn_from_synthetic_copies_of_their_training_volum
         np.testing.assert_array_equal(a.image.array, b.image.array)
     # validation, test, the liver stage and share 0 see the volumes as they are
     assert stage_cases(stage, "lesion", "val", cases) is cases
+    assert stage_cases(stage, "lesion", "test", cases) is cases
+    # unless validation asks for lesions too: then the validation volumes get copies, never test
+    checked = settings.replace(**{"lesion.synthesis.validation": True}).stage("lesion")
+    val = stage_cases(checked, "lesion", "val", cases)
+    assert [c.case_id for c in val] == ids
+    assert stage_cases(checked, "lesion", "test", cases) is cases
     assert stage_cases(settings.stage("liver"), "liver", "train", cases) is cases
     plain = config.profile("smoke").stage("lesion")
     assert [c.case_id for c in stage_cases(plain, "lesion", "train", cases)] == ids[:3]

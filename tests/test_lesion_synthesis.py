@@ -283,7 +283,7 @@ def test_default_config_is_valid_and_round_trips_through_json():
     ("contrast_hu", (145.0, 65.0)), ("contrast_hu", (-10.0, 65.0)), ("hyperdense_fraction", 2.0),
     ("hyperdense_hu", (40.0, 10.0)), ("rim_fraction", 0.95), ("rim_hu", (float("nan"), 60.0)),
     ("rim_mm", (0.0, 1.0)), ("edge_mm", (-1.0, 1.0)), ("texture_hu", (15.0, 5.0)), ("texture_mm", 0.0),
-    ("repaint_margin_voxels", -1),
+    ("repaint_margin_voxels", -1), ("validation", "yes"),
 ])
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

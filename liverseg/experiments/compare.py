@@ -309,7 +309,10 @@ def compare(
 
 def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     """The store's folder of the localizer and priors of ``settings`` on ``data`` (created),
-    for :func:`liverseg.train.cascade.train_front`."""
+    for :func:`liverseg.train.cascade.train_front`. Keyed by ``data.structure``'s stage
+    (:meth:`Profile.stage`), so a chapter that trains with the profile itself finds the
+    networks :func:`train_variant` trained, and the other way round."""
+    settings = settings.stage(data.structure)
     return _fresh(_seed_folder(store, settings, data) / f"front-{front_key(settings)}",
                   _front_settings(settings))
 
@@ -317,7 +320,8 @@ def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
 def tuner_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     """The store's folder of the tuning network of ``settings`` on ``data`` (created); the
     network itself trains in its ``tuner`` subfolder
-    (:func:`liverseg.train.cascade.train_tuner`)."""
+    (:func:`liverseg.train.cascade.train_tuner`). Keyed by the stage, as :func:`front_folder`."""
+    settings = settings.stage(data.structure)
     return _fresh(_seed_folder(store, settings, data) / f"tuner-{tuner_key(settings)}",
                   _tuner_settings(settings))
 

@@ -132,11 +132,14 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
 def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> list:
     """The cases a stage cuts its ``subset`` slices from: the lesion stage's training cases
     are joined by their synthetic copies (``lesion.synthesis``,
-    :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``);
-    validation and test are never changed."""
-    if structure != "lesion" or subset != "train":
+    :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``), and
+    so are its validation cases with ``lesion.synthesis.validation``; test cases never."""
+    synthesis = stage.lesion.synthesis
+    if structure != "lesion" or subset not in ("train", "val"):
         return cases
-    return with_synthetic_copies(cases, stage.split.seed, stage.lesion.synthesis)
+    if subset == "val" and not synthesis.validation:
+        return cases
+    return with_synthetic_copies(cases, stage.split.seed, synthesis)
 
 
 def _check_same_settings(out: Path, settings: Profile) -> None:
