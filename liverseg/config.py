@@ -578,9 +578,10 @@ class LesionConfig(_Serializable):
     and one box over the largest would hide the others from the tuner. ``image_size`` is the
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
     ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
-    of :class:`TrainConfig`. ``synthesis`` joins the lesion stage's training volumes by
-    synthetic copies with lesions inserted into their livers (:mod:`liverseg.lesion_synthesis`,
-    drawn once per copy, not anew every epoch).
+    of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
+    in-sample priors, where weak fold localizers may cover few lesions). ``synthesis`` joins
+    the lesion stage's training volumes by synthetic copies with lesions inserted into their
+    livers (:mod:`liverseg.lesion_synthesis`, drawn once per copy, not anew every epoch).
     """
 
     image_size: Optional[int] = None
@@ -594,6 +595,7 @@ class LesionConfig(_Serializable):
     positive_weight: Optional[float] = None
     dice_over: Optional[str] = None
     positive_share: Optional[float] = None
+    prior_folds: Optional[int] = None
     prior_mode: Optional[str] = "boxes"
     prior_keep_largest: Optional[bool] = False
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
@@ -607,7 +609,7 @@ class LesionConfig(_Serializable):
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
             "empty_slice_fraction", "loss_scheme", "positive_weight", "dice_over",
-            "positive_share")},
+            "positive_share", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
     }

@@ -21,12 +21,14 @@ def test_the_lesion_section_changes_the_lesion_stage_only():
     base = config.profile("smoke")
     settings = base.replace(**{"lesion.image_size": 32, "lesion.base_filters": 4,
                                "lesion.positive_weight": 10.0, "lesion.dice_over": "batch",
-                               "lesion.positive_share": 0.5, "lesion.learning_rate": 1e-3})
+                               "lesion.positive_share": 0.5, "lesion.learning_rate": 1e-3,
+                               "lesion.prior_folds": 3})
     lesion = settings.stage("lesion")
     assert lesion.image_size == lesion.localization.image_size == lesion.tuning.image_size == 32
     assert lesion.localization.base_filters == lesion.tuning.base_filters == 4
     assert (lesion.train.positive_weight, lesion.train.dice_over) == (10.0, "batch")
     assert (lesion.train.positive_share, lesion.train.learning_rate) == (0.5, 1e-3)
+    assert lesion.train.prior_folds == 3 and settings.stage("liver").train.prior_folds == 1
     assert (lesion.prior.mode, lesion.prior.keep_largest) == ("boxes", False)
     assert lesion.stage("lesion") == lesion  # applied once, nothing left to apply
     # the liver stage depends on no lesion setting, so its store keys do not move
@@ -50,6 +52,7 @@ def test_the_lesion_section_round_trips_and_an_old_tree_keeps_its_lesion_stage()
     ({"lesion.dice_over": "pixel"}, "dice_over"),
     ({"lesion.positive_share": 1.5}, "positive_share"),
     ({"lesion.prior_mode": "circle"}, "prior_mode"),
+    ({"lesion.prior_folds": 0}, "prior_folds"),
 ])
 def test_a_bad_lesion_setting_is_refused_with_its_name(changes, message):
     with pytest.raises(ValueError, match=message):
