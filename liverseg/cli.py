@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         result = args.run(args)
-    except LiversegError as error:
+    except (LiversegError, ValueError) as error:  # bad input or settings: one line, no traceback
         print(f"liverseg {args.command}: {error}", file=sys.stderr)
         return 2
     text = json.dumps(result, indent=2, allow_nan=True)

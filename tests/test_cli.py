@@ -233,3 +233,20 @@ def test_commands_keep_tensorflow_retracing_warnings_quiet(phantoms, capsys):
     assert main(["info", str(phantoms / "volume-0.nii.gz")]) == 0
     capsys.readouterr()
     assert logging.getLogger("tensorflow").getEffectiveLevel() == logging.ERROR
+
+
+def test_an_unknown_chapter_is_one_line_not_a_traceback(tmp_path, capsys):
+    code = main(["reproduce", "--chapters", "nosuch", "--out", str(tmp_path / "run"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("liverseg reproduce: unknown chapters ['nosuch']")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_on_a_missing_dataset_refuses_and_leaves_no_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["train", "--profile", "smoke", "--dataset", "lits", "--data-dir",
+                 str(tmp_path / "missing"), "--out", str(run), "-q"])
+    assert code == 2
+    assert str(tmp_path / "missing") in capsys.readouterr().err
+    assert not run.exists()  # no settings.json of a run that never started

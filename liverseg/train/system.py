@@ -83,10 +83,13 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     RAM; a resumed run reuses them.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     _check_same_settings(out, settings)
     started = time.perf_counter()
     cases = load_cases(settings, data_dir, progress) if cases is None else list(cases)
+    out.mkdir(parents=True, exist_ok=True)  # only once there is something to train on
+    if not (out / "settings.json").is_file():
+        atomic_write_text(out / "settings.json",
+                          json.dumps(settings.to_dict(), indent=1, sort_keys=True))
     by_id = {case.case_id: case for case in cases}
     split_path = out / "split.json"
     if split_path.is_file():
@@ -148,7 +151,6 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
     default) resumes when that default is what ``settings`` holds; ``experiments`` (which
     training does not read) and the execution-only settings (``train.devices``) may differ."""
     path = out / "settings.json"
-    text = json.dumps(settings.to_dict(), indent=1, sort_keys=True)
     if path.is_file():
         try:
             saved = Profile.from_dict(json.loads(path.read_text())).learned_settings()
@@ -161,5 +163,3 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
         if saved != current:
             raise InvalidDataError(
                 "this folder holds a run with other settings; choose a new --out or delete it", out)
-        return
-    atomic_write_text(path, text)
