@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -208,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's start-up lines (CPU features, oneDNN) before a command's own output are
+    # noise to a user; a user who wants them sets the variable
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     # TensorFlow warns each time a new network's predict or gradient function is traced, which
     # training and segmenting a dozen networks always does: noise between the progress bars.

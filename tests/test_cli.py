@@ -65,6 +65,19 @@ def test_installed_entry_point_runs():
         assert command in result.stdout
 
 
+def test_a_command_that_starts_tensorflow_prints_only_its_own_line(tmp_path):
+    import os
+
+    script = Path(sys.executable).parent / "liverseg"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([str(script), "train", "--profile", "smoke", "--dataset", "lits",
+                             "--data-dir", str(tmp_path / "missing"), "--out",
+                             str(tmp_path / "run"), "-q"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"liverseg train: {tmp_path / 'missing'}: dataset folder does not exist"]
+
+
 # --------------------------------------------------------------------------- evaluate: labels
 
 
