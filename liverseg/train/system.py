@@ -138,9 +138,8 @@ def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> lis
     :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``), and
     so are its validation cases with ``lesion.synthesis.validation``; test cases never."""
     synthesis = stage.lesion.synthesis
-    if structure != "lesion" or subset not in ("train", "val"):
-        return cases
-    if subset == "val" and not synthesis.validation:
+    joined = subset == "train" or (subset == "val" and synthesis.validation)
+    if structure != "lesion" or not joined:
         return cases
     return with_synthetic_copies(cases, stage.split.seed, synthesis)
 
