@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/results, then render OUT/_build/html. Chapters already run with the same "
         "parameters are skipped; the first chapter that fails stops the run and names the cell.")
     _add_run_arguments(reproduce)
-    reproduce.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+    reproduce.add_argument("--backend", choices=("tensorflow", "jax"),
                            help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     reproduce.add_argument("--chapters", nargs="+", metavar="NAME", help="run only these")
     reproduce.add_argument("--force", action="store_true", help="run chapters already done")

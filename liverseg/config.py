@@ -322,6 +322,22 @@ class SelfTrainingConfig(_Serializable):
     a round that does not raise the validation ``metric`` by more than ``min_delta`` counts
     against ``patience`` and the best round's weights are kept. ``pseudo_labels``:
     ``"prediction"`` (S of Algorithm 1, the network's own masks) or ``"annotation"``.
+
+    ``unlabelled_share``: the share of the training patients treated as unlabelled (the paper's
+    "weakly labelled" reading; :func:`liverseg.train.self_training.unlabelled_patients` picks
+    them with ``split.seed``, at least one and never all). Their labels are read by nothing:
+    not the choice of training slices, the localizer, the priors, the tuner, nor Algorithm 1,
+    which cuts their slices into patches kept by the *predicted* area μ = Â / C and labelled by
+    S. ``0`` (the default): every training patient is annotated, and Algorithm 1's patches are
+    tiles of annotated slices. It needs ``pseudo_labels="prediction"``. In the lesion stage
+    their lesion labels are hidden, but their lesion view is still cut around the reference
+    liver, as for every training patient.
+
+    ``unlabelled_phantoms`` (synthetic data only): this many more phantoms, of a dataset seed
+    of their own (:func:`liverseg.train.system.unlabelled_phantoms`), join Algorithm 1 as
+    unlabelled patients, their labels never loaded into it. Unlike ``unlabelled_share`` it
+    changes no network trained before Algorithm 1 (those never saw these patients), so the
+    book's comparison reuses the profile's networks. 0: none.
     """
 
     iterations: int = 5
@@ -330,10 +346,23 @@ class SelfTrainingConfig(_Serializable):
     min_delta: float = 0.0
     metric: str = "dice"
     pseudo_labels: str = "prediction"
+    unlabelled_share: float = 0.0
+    unlabelled_phantoms: int = 0
 
     def __post_init__(self):
         if self.pseudo_labels not in ("prediction", "annotation"):
             raise ValueError(f"pseudo_labels must be 'prediction' or 'annotation', got {self.pseudo_labels!r}")
+        if not 0.0 <= self.unlabelled_share < 1.0:  # also refuses NaN
+            raise ValueError(f"self_training.unlabelled_share must be in [0, 1), "
+                             f"got {self.unlabelled_share}")
+        if self.unlabelled_phantoms < 0:
+            raise ValueError(f"self_training.unlabelled_phantoms must be >= 0, "
+                             f"got {self.unlabelled_phantoms}")
+        unlabelled = self.unlabelled_share or self.unlabelled_phantoms
+        if unlabelled and self.pseudo_labels != "prediction":
+            raise ValueError("self_training.unlabelled_share and unlabelled_phantoms need "
+                             "pseudo_labels='prediction': unlabelled patients have no annotation "
+                             "to label their patches")
         if self.metric not in ("dice", "miou", "accuracy"):
             raise ValueError(f"metric must be 'dice', 'miou' or 'accuracy', got {self.metric!r}")
 
@@ -413,7 +442,10 @@ class PhantomConfig(_Serializable):
     ``vessel_generations`` of branches from the portal and hepatic trunks, down to
     ``vessel_tip_radius_mm``; the left lobe's reach times ``left_lobe_scale``; a Riedel's lobe in
     ``riedel_probability`` of the livers; the liver scaled to ``liver_volume_l`` litres (``None``:
-    as the body's frame makes it, 0.5–2 L).
+    as the body's frame makes it, 0.5–2 L). ``matrix``: the scan's in-plane pixels (``None``: the
+    profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take slices resized
+    to their input, so a matrix finer than the liver networks' input keeps detail for the lesion
+    view, which is cut from the volume before it is resized.
 
     The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS
     to be (the phase weights are our estimate, not a census of LiTS), 8–30 HU noise (routine
@@ -466,6 +498,8 @@ class PhantomConfig(_Serializable):
     left_lobe_scale: tuple[float, float] = (0.7, 1.5)
     riedel_probability: float = 0.1
     liver_volume_l: Optional[tuple[float, float]] = (1.0, 2.5)
+    # the scan's matrix (issue 16, "lesions that are found")
+    matrix: Optional[int] = None
 
     @classmethod
     def classic(cls) -> "PhantomConfig":
@@ -494,6 +528,8 @@ class PhantomConfig(_Serializable):
         if min(self.phase_weights) < 0 or abs(sum(self.phase_weights) - 1) > 1e-6:
             raise ValueError(f"{name}.phase_weights must be >= 0 and sum to 1, got {self.phase_weights}")
         _check_range(f"{name}.noise_hu", self.noise_hu)
+        if self.matrix is not None and self.matrix < 8:
+            raise ValueError(f"{name}.matrix must be None or at least 8 pixels, got {self.matrix}")
         if self.noise_correlation_mm is not None:
             _check_range(f"{name}.noise_correlation_mm", self.noise_correlation_mm)
         _check_range(f"{name}.psf_mm", self.psf_mm, positive=True)
@@ -703,6 +739,9 @@ class Profile(_Serializable):
             raise ValueError(f"planes must be a non-empty subset of {PLANES}, got {self.planes}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.self_training.unlabelled_phantoms and self.dataset != "synthetic":
+            raise ValueError("self_training.unlabelled_phantoms adds phantoms: synthetic data "
+                             "only (use self_training.unlabelled_share on a real dataset)")
         for level in self.patches.levels:
             if self.image_size % 2 ** (level - 1):
                 raise ValueError(f"image_size={self.image_size} cannot be cut at patch level {level}")
@@ -743,6 +782,13 @@ class Profile(_Serializable):
                 node = node[part]
             del node[last]
         return data
+
+    @property
+    def phantom_shape(self) -> tuple[int, int, int]:
+        """``(z, y, x)`` voxels of a synthetic case: ``image_size / 2`` slices of
+        ``phantoms.matrix`` (default ``image_size``) pixels squared."""
+        matrix = self.phantoms.matrix or self.image_size
+        return (self.image_size // 2, matrix, matrix)
 
     def stage(self, structure: str) -> "Profile":
         """The settings the networks of one structure train and segment with.
@@ -827,6 +873,12 @@ def _demo() -> Profile:
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
         experiments=ExperimentConfig(test_phantoms=4),
         # the realistic mixture (PhantomConfig()): the book ships networks trained on it
+        # the lesion stage of the "Finding lesions" ladder's top rung (`closer_view`): on `demo`
+        # the paper's lesion stage found no lesion (global Dice 0.08 ± 0.13, 3 seeds)
+        lesion=LesionConfig(image_size=128, base_filters=8, loss_scheme="uniform",
+                            positive_weight=10.0, dice_over="batch", positive_share=0.5,
+                            empty_slice_fraction=1.0, prior_folds=1,
+                            synthesis=SynthesisConfig(share=0.9, validation=True)),
     )
 
 

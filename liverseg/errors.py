@@ -59,5 +59,9 @@ class ChecksumError(DownloadError):
     """A downloaded file does not match its published checksum."""
 
 
+class UnsupportedBackendError(LiversegError, RuntimeError):
+    """A Keras backend this part of liverseg does not support (Grad-CAM: TensorFlow and JAX)."""
+
+
 class UnsafeArchiveError(LiversegError):
     """An archive member would escape the target folder, or is a link or device."""

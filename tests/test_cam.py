@@ -298,3 +298,17 @@ def test_on_a_confident_net_the_logit_score_draws_on_every_predicted_pixel():
     assert share["logit"] > 0.6  # most of the evidence comes from the confident pixels ...
     assert share["probability"] < 0.15  # ... which the probability score all but ignores
     assert probability[confident].mean() < 0.05 * probability[uncertain].mean()
+
+
+def test_a_backend_without_a_tested_gradient_is_refused_by_name(monkeypatch):
+    """Grad-CAM runs on TensorFlow and JAX only (PyTorch is not installed or tested)."""
+    from liverseg.cam import gradcam
+    from liverseg.errors import UnsupportedBackendError
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3, padding="same"),
+                              layers.Conv2D(1, 1, activation="sigmoid")])
+    images = np.zeros((1, 8, 8, 1), np.float32)
+    assert gradcam.backend_module() in ("_tensorflow", "_jax")  # the suite's own backend
+    monkeypatch.setattr(gradcam.keras.backend, "backend", lambda: "torch")
+    with pytest.raises(UnsupportedBackendError, match="'tensorflow' and 'jax', not 'torch'"):
+        grad_cam(model, images, layer_name=model.layers[0].name)

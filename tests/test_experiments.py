@@ -10,8 +10,9 @@ import pytest
 
 from liverseg import config
 from liverseg.errors import InvalidDataError
-from liverseg.experiments import (Comparison, Variant, compare, front_key, mean_sd, prepare,
-                                  reading_verdict, rounds_key, spread, summary_table, tuner_key)
+from liverseg.experiments import (Comparison, Variant, compare, default_sentence, front_key,
+                                  mean_sd, prepare, reading_outcome, reading_verdict, rounds_key,
+                                  spread, summary_table, tuner_key)
 from liverseg.experiments import paper_tables
 
 
@@ -94,18 +95,34 @@ def test_summary_is_mean_and_sample_sd_over_seeds_and_differences_are_paired():
 
 def test_reading_verdict_fails_the_literal_reading_only_on_a_collapse_or_a_clear_loss():
     held = _comparison({"paper": [0.80, 0.70, 0.85], "other": [0.85, 0.80, 0.80]})
-    assert reading_verdict(held, "paper", "other").startswith("held in this run")
+    assert reading_verdict(held, "paper", "other").startswith("was not refuted in this run")
     behind = _comparison({"paper": [0.70, 0.71, 0.69], "other": [0.80, 0.82, 0.81]})
     assert reading_verdict(behind, "paper", "other") == (
         "failed in this run: the other reading is ahead outside the noise")
     ahead = _comparison({"paper": [0.80, 0.82, 0.81], "other": [0.70, 0.71, 0.69]})
-    assert reading_verdict(ahead, "paper", "other").startswith("held")
+    assert reading_outcome(ahead, "paper", "other")[0] == "not refuted"
     collapsed = _comparison({"paper": [0.0, 0.80, 0.85], "other": [0.7, 0.7, 0.7]},
                             collapsed={("paper", 0)})
     assert reading_verdict(collapsed, "paper", "other") == (
         "failed in this run: it collapsed in 1 of 3 seeds")
     one_seed = _comparison({"paper": [0.5], "other": [0.9]})
     assert reading_verdict(one_seed, "paper", "other").startswith("is not tested")
+
+
+@pytest.mark.parametrize("outcome, default, words", [
+    ("not refuted", "paper", "did not refute"),
+    ("failed", "paper", "shows fail"),
+    ("not tested", "paper", "neither supports nor refutes"),
+    ("failed", "paper_reversed", "as this run's failure asks"),
+    ("not refuted", "paper_reversed", "did not show the literal one fail"),
+])
+def test_the_default_sentence_follows_the_runs_outcome(outcome, default, words):
+    """The sentence beside a computed verdict is generated from it, never fixed text."""
+    sentence = default_sentence(outcome, "train.loss_scheme", default, "paper")
+    assert words in sentence and f"train.loss_scheme = {default!r}" in sentence
+    others = {default_sentence(o, "train.loss_scheme", default, "paper")
+              for o in ("failed", "not refuted", "not tested")}
+    assert len(others) == (3 if default == "paper" else 2)
 
 
 def test_summary_table_sets_the_paper_beside_ours():

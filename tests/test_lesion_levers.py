@@ -65,3 +65,41 @@ def test_the_ladder_table_names_what_each_rung_sets():
     table = ladder_table().splitlines()
     assert len(table) == 2 + len(LEVERS) and "positive_weight" in table[0]
     assert table[2].startswith("| paper | bbox | True |") and "| 10.0 |" in table[3]
+
+
+def test_each_rung_keeps_the_one_below_and_data_are_cut_once_per_data_setting(monkeypatch):
+    from liverseg.experiments import lesions
+
+    for below, rung in zip(lesions.LEVERS, lesions.LEVERS[1:]):
+        kept = {k: v for k, v in below.changes.items() if k not in rung.changes}
+        assert not kept, f"{rung.name} drops {kept}"
+        assert rung.changes != below.changes, f"{rung.name} adds no lever"
+    prepared, trained = [], []
+    monkeypatch.setattr(lesions, "prepare", lambda settings, *a, **k: prepared.append(
+        (settings.lesion.synthesis, settings.stage("lesion").image_size)) or SimpleNamespace(
+        split=SimpleNamespace(_asdict=lambda: {"test": ["t"]})))
+    monkeypatch.setattr(lesions, "train_variant", lambda data, settings, *a: trained.append(
+        settings.stage("lesion")) or object())
+    monkeypatch.setattr(lesions, "score_lesions", lambda *a: {"per_case": [], "seed_scores": {}})
+    levers = lesions.lesion_levers(config.profile("smoke"), "unused", seeds=[0, 1])
+    # paper … lesion_rich share the data; synthetic copies, validation copies and the closer
+    # view's slices are new data
+    assert [s.validation for s, _ in prepared] == [False, False, True, True]
+    assert [s.share for s, _ in prepared] == [0.0, 0.9, 0.9, 0.9]
+    assert [size for _, size in prepared] == [64, 64, 64, 128]
+    assert len(trained) == 2 * len(lesions.LEVERS) == len(levers.runs)
+    closer = trained[-1]
+    assert closer.image_size == closer.tuning.image_size == 128
+    assert closer.train.prior_folds == 1 and closer.localization.base_filters == 8
+
+
+def test_demo_trains_the_ladders_top_rung_and_the_paper_profile_does_not():
+    from liverseg.experiments.lesions import LEVERS
+
+    demo, paper = config.profile("demo"), config.profile("paper")
+    top = LEVERS[-1].changes
+    assert demo.replace(**top) == demo  # demo's lesion section already sets every lever
+    assert paper.replace(**top) != paper
+    stage = demo.stage("lesion")
+    assert (stage.image_size, stage.tuning.base_filters, stage.train.prior_folds) == (128, 8, 1)
+    assert demo.stage("liver").image_size == 64  # the liver networks keep their input

@@ -265,3 +265,29 @@ def test_training_cases_are_scanned_as_the_profile_says(monkeypatch):
     system.load_cases(settings)
     system.held_out_phantoms(settings, 2)
     assert [kwargs["config"] for kwargs in calls] == [settings.phantoms] * 2
+
+
+def test_the_scan_matrix_sets_the_phantoms_pixels_and_keeps_the_patient():
+    from liverseg.lesion_view import lesion_view
+    from liverseg.train import system
+
+    settings = profile("smoke").replace(n_cases=1, image_size=32, **{
+        "localization.image_size": 32, "tuning.image_size": 32})
+    assert settings.phantom_shape == (16, 32, 32)
+    finer = settings.replace(**{"phantoms.matrix": 64})
+    assert finer.phantom_shape == (16, 64, 64)  # the slices stay; the pixels halve
+    coarse, = system.load_cases(settings)
+    fine, = system.load_cases(finer)
+    assert coarse.image.array.shape == (16, 32, 32) and fine.image.array.shape == (16, 64, 64)
+    # the same patient: its liver fills the same share of the field of view
+    share = [(case.label > 0).mean() for case in (coarse, fine)]
+    assert share[1] == pytest.approx(share[0], rel=0.1)
+    # and the lesion networks' view of it has four times the pixels per slice
+    views = [lesion_view(case.image.array, case.image.array, case.label > 0, margin=1)
+             for case in (coarse, fine)]
+    assert views[1].image[0].size == pytest.approx(4 * views[0].image[0].size, rel=0.25)
+
+
+def test_a_scan_matrix_too_small_is_refused():
+    with pytest.raises(ValueError, match="phantoms.matrix"):
+        PhantomConfig(matrix=4)

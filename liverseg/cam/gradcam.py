@@ -20,7 +20,9 @@ uncertain borders.
 The network is split at the chosen layer into an *encoder* (inputs -> A) and a *head*
 ((inputs, A) -> scored layer; the inputs are still there for skip connections), and
 ``dS/dA`` is taken through the head by one small function per backend (``_tensorflow``,
-``_jax``, ``_torch``), chosen by ``keras.backend.backend()`` and imported lazily.
+``_jax``), chosen by ``keras.backend.backend()`` and imported lazily. Those two backends are
+the ones the test suite runs; on any other (PyTorch) Grad-CAM raises
+:class:`~liverseg.errors.UnsupportedBackendError` naming them.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ import numpy as np
 from keras import ops
 from skimage.transform import resize
 
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, ShapeError, UnsupportedBackendError
 
-_BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
+_BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax"}  # the backends the tests run
 _SPLITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 LOGITS_LAYER = "logits"  # the layer Grad-CAM scores by default when a model has one
 
@@ -149,6 +151,19 @@ def score_gradients(
     return np.concatenate(activations), np.concatenate(gradients)
 
 
+def backend_module() -> str:
+    """The module of this Keras backend's gradient function (``"_tensorflow"``, ``"_jax"``).
+
+    Raises :class:`~liverseg.errors.UnsupportedBackendError` on any other backend.
+    """
+    backend = keras.backend.backend()
+    if backend not in _BACKENDS:
+        raise UnsupportedBackendError(
+            f"Grad-CAM supports the Keras backends {' and '.join(map(repr, _BACKENDS))}, not "
+            f"{backend!r}; set KERAS_BACKEND to one of them")
+    return _BACKENDS[backend]
+
+
 def _gradient_batches(
     model, images, layer_name, target, score_layer, output, class_index, threshold, batch_size
 ):
@@ -158,9 +173,7 @@ def _gradient_batches(
     inputs = _as_input_list(model, images)
     scored = _scored_tensor(model, score_layer, output)
     encoder, head = _split(model, layer_name or default_cam_layer(model), scored)
-    gradient_fn = importlib.import_module(
-        f"liverseg.cam.{_BACKENDS[keras.backend.backend()]}"
-    ).target_gradient
+    gradient_fn = importlib.import_module(f"liverseg.cam.{backend_module()}").target_gradient
     if _feeds_sigmoid(model, scored):
         if not 0.0 < threshold < 1.0:
             raise InvalidDataError(

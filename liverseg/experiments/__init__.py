@@ -10,16 +10,17 @@ from liverseg.experiments.compare import (METRICS, Comparison, Data, Trained, Va
                                           front_folder, front_key, prepare, rounds_key, spread,
                                           train_variant, tuner_folder, tuner_key)
 from liverseg.experiments.plots import rounds_plot, strip_plot
-from liverseg.experiments.tables import (describe_difference, mean_sd, reading_verdict,
-                                        rounds_table, summary_table)
+from liverseg.experiments.tables import (default_sentence, describe_difference, mean_sd,
+                                        reading_outcome, reading_verdict, rounds_table,
+                                        summary_table)
 from liverseg.experiments.volumes import (compare_crf, compare_fusions, compare_postprocessing,
                                           plane_model_folder, plane_probabilities)
 
 __all__ = [
     "METRICS", "Comparison", "Data", "Trained", "Variant", "compare", "compare_crf",
-    "compare_fusions", "compare_postprocessing", "describe_difference",
+    "compare_fusions", "compare_postprocessing", "default_sentence", "describe_difference",
     "front_folder", "front_key", "mean_sd", "plane_model_folder", "plane_probabilities",
-    "prepare", "reading_verdict", "rounds_key", "rounds_plot",
+    "prepare", "reading_outcome", "reading_verdict", "rounds_key", "rounds_plot",
     "rounds_table", "spread", "strip_plot",
     "summary_table", "train_variant", "tuner_folder", "tuner_key",
 ]

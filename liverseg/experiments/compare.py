@@ -46,10 +46,12 @@ from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
 from liverseg.train.cascade import (Front, choose_training_slices, self_train_tuner,
-                                    train_front, train_tuner)
+                                    join_unlabelled, train_front, train_tuner,
+                                    unlabelled_slices, with_unlabelled_priors)
 from liverseg.train.loop import FitResult
 from liverseg.train.scores import overlap_scores
 from liverseg.train.slices import SliceSet, build_slices
+from liverseg.train.system import unlabelled_phantom_slices
 
 METRICS = ("accuracy", "dice", "iou", "miou")
 # settings a variant may not change: all variants of a comparison share the cases and slices
@@ -231,9 +233,12 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
 
     The localizer and priors go to :func:`front_folder`, the tuner to :func:`tuner_folder`,
     Algorithm 1 (``self_training.iterations`` rounds, none when 0) and ``scores.json`` into
-    the tuner's ``rounds-{rounds_key}`` subfolder. The run dict holds the validation scores,
-    the per-case test scores, their mean, whether the tuner collapsed, its log and best epoch,
-    Algorithm 1's history and the settings (of the structure's stage, :meth:`Profile.stage`).
+    the tuner's ``rounds-{rounds_key}`` subfolder. Algorithm 1 gets the unlabelled patients'
+    slices the settings ask for (``self_training.unlabelled_share`` of the training patients,
+    ``self_training.unlabelled_phantoms`` more), with priors of the front's localizer. The run
+    dict holds the validation scores, the per-case test scores, their mean, whether the tuner
+    collapsed, its log and best epoch, Algorithm 1's history and the settings (of the
+    structure's stage, :meth:`Profile.stage`).
     """
     structure = data.structure
     settings = settings.stage(structure)
@@ -251,8 +256,12 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
         path = rounds_dir / "best.keras"
         model = keras.saving.load_model(path, compile=False) if path.is_file() else tuner.model
         return Trained(run, front, tuner, model)
+    unlabelled = join_unlabelled(unlabelled_slices(data.train, settings),  # self_training's
+                                 unlabelled_phantom_slices(settings, data.plane, structure))
+    front = with_unlabelled_priors(front, unlabelled, settings, front_dir)
     model, history, best_path = self_train_tuner(tuner.model, chosen, data.val, data.test, front,
-                                                 structure, settings, rounds_dir, progress, tag)
+                                                 structure, settings, rounds_dir, progress, tag,
+                                                 unlabelled=unlabelled)
     if best_path is not None:
         shutil.copyfile(best_path, rounds_dir / "best.keras")
     run = _score(model, front, data.val, data.test, structure, settings)
@@ -354,6 +363,9 @@ def _run_settings(settings: Profile) -> dict:
     data = settings.learned_settings()
     del data["experiments"]
     data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
+    for name in ("unlabelled_share", "unlabelled_phantoms"):
+        if not data["self_training"][name]:  # the default: keys as before the setting existed
+            del data["self_training"][name]
     return data
 
 
@@ -370,8 +382,11 @@ def _front_settings(settings: Profile) -> dict:
 
 def _tuner_settings(settings: Profile) -> dict:
     data = settings.learned_settings()
+    share = data["self_training"]["unlabelled_share"]
     for key in ("patches", "self_training", "experiments"):
         del data[key]
+    if share:  # unlabelled patients: both networks learn from the other patients only
+        data["unlabelled_share"] = share
     data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
     data["inference"] = {key: data["inference"][key] for key in ("liver_margin", "lesion_view")}
     return data

@@ -131,11 +131,10 @@ def phantom_seed(case_id: str) -> tuple[int, ...]:
 
 def rescan(case_ids: Sequence[str], settings: Profile, phantoms: PhantomConfig) -> list:
     """The phantoms ``case_ids`` (same patients: anatomy, lesions) scanned as ``phantoms``, at
-    the profile's volume shape ``(S/2, S, S)`` as :func:`liverseg.train.system.load_cases`."""
+    the profile's volume shape (:attr:`~liverseg.config.Profile.phantom_shape`) as :func:`liverseg.train.system.load_cases`."""
     from liverseg.datasets.synthetic import make_case
 
-    size = settings.image_size
-    return [make_case(phantom_seed(i), shape=(size // 2, size, size), config=phantoms)
+    return [make_case(phantom_seed(i), shape=settings.phantom_shape, config=phantoms)
             for i in case_ids]
 
 

@@ -16,8 +16,9 @@ stage (:data:`LEVERS`), and its tuner is scored on every held-out test patient's
 
 Each seed's value is one number per metric; the table gives mean ± sd over seeds and each
 rung's difference from the rung below it, paired by seed. The synthetic copies of the last
-rung change the training data, so that rung gets its own :func:`prepare` (the same split, the
-same validation and test slices).
+rungs, the phantoms' scan and the lesion view's size change the data, so each of their
+settings gets its own :func:`prepare` (the same split and patients; validation gets synthetic
+copies when ``lesion.synthesis.validation`` asks, test never).
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ WEIGHTED = {**PAPER, "lesion.prior_mode": "boxes", "lesion.prior_keep_largest": 
             "lesion.dice_over": "batch"}
 RICH = {**WEIGHTED, "lesion.positive_share": 0.5, "lesion.empty_slice_fraction": 1.0}
 SYNTHETIC = {**RICH, "lesion.synthesis.share": 0.9}
+IN_SAMPLE = {**SYNTHETIC, "lesion.prior_folds": 1, "lesion.synthesis.validation": True}
+CLOSER = {**IN_SAMPLE, "lesion.image_size": 128, "lesion.base_filters": 8}
 LEVERS = (
     Variant("paper", PAPER),
     Variant("weighted_loss", WEIGHTED),
     Variant("lesion_rich", RICH),
     Variant("synthetic", SYNTHETIC),
+    Variant("in_sample_priors", IN_SAMPLE),
+    Variant("closer_view", CLOSER),
 )
 METRICS = ("dice", "dice_global", "precision", "recall")
 
@@ -117,11 +122,13 @@ def lesion_levers(settings: Profile, store: str | Path, *, levers: Sequence[Vari
     runs = []
     for variant in levers:
         changed = settings.replace(**variant.changes)
-        synthesis = json.dumps(dataclasses.asdict(changed.lesion.synthesis), sort_keys=True)
-        if synthesis not in prepared:  # synthetic copies are other training data
-            prepared[synthesis] = prepare(changed, store, plane=plane, structure="lesion",
-                                          cases=cases, progress=progress)
-        data = prepared[synthesis]
+        data_settings = json.dumps([dataclasses.asdict(changed.lesion.synthesis),
+                                    dataclasses.asdict(changed.phantoms),
+                                    changed.stage("lesion").image_size], sort_keys=True)
+        if data_settings not in prepared:  # synthetic copies, another scan or size: other data
+            prepared[data_settings] = prepare(changed, store, plane=plane, structure="lesion",
+                                              cases=cases, progress=progress)
+        data = prepared[data_settings]
         for seed in seeds:
             trained = train_variant(data, changed.replace(**{"train.seed": seed}), store,
                                     progress, f"{variant.name} seed {seed}")

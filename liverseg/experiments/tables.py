@@ -67,27 +67,57 @@ def describe_difference(difference: Mapping, digits: int = 3) -> str:
             "(paired t-test, 95 %)")
 
 
-def reading_verdict(comparison: Comparison, literal: str, other: str,
-                    metric: str = "dice") -> str:
-    """Whether the literal reading of an ambiguous sentence of the paper held in ``comparison``.
+def reading_outcome(comparison: Comparison, literal: str, other: str,
+                    metric: str = "dice") -> tuple[str, str]:
+    """Whether the literal reading of an ambiguous sentence of the paper was refuted in
+    ``comparison``: ``(outcome, fragment)``.
 
     The book keeps the most literal reading as the default unless an experiment shows it fail:
     the ``literal`` variant collapsed in some seed, or ``other`` is ahead of it on ``metric``
-    outside the noise of the seeds (:meth:`Comparison.difference`). Returns a sentence fragment
-    that follows "the literal reading …": ``"held in this run: …"``, ``"failed in this run:
-    …"`` or, with one seed, ``"is not tested by this run …"``.
+    outside the noise of the seeds (:meth:`Comparison.difference`). ``outcome`` is
+    ``"failed"``, ``"not refuted"`` or, with one seed, ``"not tested"``; ``fragment`` a
+    sentence fragment that follows "the literal reading …". Not refuted is not supported: the
+    run found no failure, nothing more.
     """
     row = comparison.summary()[literal]
     collapsed = round(row["collapse_rate"] * row["seeds"])
     if collapsed:
-        return f"failed in this run: it collapsed in {collapsed} of {row['seeds']} seeds"
+        return "failed", f"failed in this run: it collapsed in {collapsed} of {row['seeds']} seeds"
     difference = comparison.difference(other, literal, metric)
     if difference["within_noise"] is None:
-        return "is not tested by this run (one seed measures no noise)"
+        return "not tested", "is not tested by this run (one seed measures no noise)"
     if not difference["within_noise"] and difference["mean"] > 0:
-        return "failed in this run: the other reading is ahead outside the noise"
-    return ("held in this run: no seed collapsed and the other reading is not ahead outside "
-            "the noise")
+        return "failed", "failed in this run: the other reading is ahead outside the noise"
+    return "not refuted", ("was not refuted in this run: no seed collapsed and the other "
+                           "reading is not ahead outside the noise")
+
+
+def reading_verdict(comparison: Comparison, literal: str, other: str,
+                    metric: str = "dice") -> str:
+    """The fragment of :func:`reading_outcome`: ``"was not refuted in this run: …"``,
+    ``"failed in this run: …"`` or, with one seed, ``"is not tested by this run …"``."""
+    return reading_outcome(comparison, literal, other, metric)[1]
+
+
+def default_sentence(outcome: str, setting: str, default: object, literal: object) -> str:
+    """The sentence on the default that goes beside a :func:`reading_outcome` ``outcome``, so
+    a page cannot state a default that its own run contradicts without saying so: ``setting``
+    = ``default`` is the default, ``literal`` the value of the literal reading."""
+    value = f"{setting} = {default!r}"  # plain text: the book glues it with {glue:text}
+    if default != literal:
+        if outcome == "failed":
+            return f"The default, {value}, is the other reading, as this run's failure asks."
+        return (f"The default, {value}, is the other reading, although this run did not show "
+                "the literal one fail.")
+    if outcome == "failed":
+        return (f"The default, {value}, is still the literal reading, which this run shows "
+                "fail: by this book's rule the default changes when the demo run, the one "
+                "make book renders, shows it too; until then read it as in question.")
+    if outcome == "not refuted":
+        return (f"The default, {value}, is the literal reading, which this run did not refute "
+                "(no evidence for it either: only no failure).")
+    return (f"The default, {value}, is the literal reading; this run, with one seed, neither "
+            "supports nor refutes it.")
 
 
 def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = None,

@@ -9,12 +9,19 @@ tuner learns from priors as imperfect as those it gets at inference, never from 
 looking at its own training slices. Validation priors come from the final localizer, which
 never saw those patients. Every step writes into its own folder of ``workdir`` and is skipped
 when already finished, so a killed run resumes where it stopped.
+
+With ``SelfTrainingConfig.unlabelled_share`` > 0 some training patients are unlabelled
+(:func:`~liverseg.train.self_training.unlabelled_patients`): :func:`choose_training_slices`
+leaves them out, so neither network nor any prior of the annotated patients learns from their
+labels; :func:`unlabelled_slices` gives their slices without labels, the final localizer makes
+their priors (``Front.unlabelled_priors``) and Algorithm 1 cuts them into patches.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -28,7 +35,7 @@ from liverseg.lesion_synthesis import source_case_id
 from liverseg.predict import predict_priors, predict_probability, predict_tuned
 from liverseg.train.loop import FitResult, fit
 from liverseg.train.scores import overlap_scores
-from liverseg.train.self_training import self_train
+from liverseg.train.self_training import self_train, unlabelled_patients
 from liverseg.train.slices import SliceSet, balanced_order, target_mask, training_indices
 
 
@@ -43,6 +50,20 @@ class Cascade:
     tuner_path: Path      # objects from being saved again, so copy these files)
 
 
+@dataclasses.dataclass(frozen=True)
+class UnlabelledSlices:
+    """The slices of the patients Algorithm 1 treats as unlabelled: what a network may see of
+    them. ``images`` (network input) and ``hu`` (for the CRF) are ``(N, S, S)`` float32,
+    ``case_ids`` ``(N,)``; there are no labels."""
+
+    images: np.ndarray
+    hu: np.ndarray
+    case_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
 @dataclasses.dataclass
 class Front:
     """The first half of a cascade: the localizer and the ROI priors the tuner learns and is
@@ -52,6 +73,7 @@ class Front:
     train_priors: np.ndarray
     val_priors: np.ndarray
     test_priors: np.ndarray | None
+    unlabelled_priors: np.ndarray | None = None  # of :func:`unlabelled_slices`, if any
 
 
 def train_cascade(
@@ -62,6 +84,7 @@ def train_cascade(
     workdir: str | Path,
     test: SliceSet | None = None,
     progress: bool = True,
+    unlabelled: UnlabelledSlices | None = None,
 ) -> Cascade:
     """Train the localizer and the tuner of ``structure`` (``"liver"`` or ``"lesion"``).
 
@@ -69,21 +92,28 @@ def train_cascade(
     (see :mod:`liverseg.train.slices`). Training slices are chosen with the labels
     (:func:`~liverseg.train.slices.training_indices`); validation and test use all slices.
     Returns the networks and a report: slice counts, each network's log and best epoch,
-    validation (and test) scores of the localizer and the tuner, Algorithm 1's history.
+    validation (and test) scores of the localizer and the tuner, Algorithm 1's history, and
+    the unlabelled patients: those ``self_training.unlabelled_share`` hides among ``train``'s,
+    with the slices of more ``unlabelled`` patients (e.g.
+    :func:`liverseg.train.system.unlabelled_phantom_slices`); their labels are never read.
     """
     workdir = Path(workdir)
     chosen = choose_training_slices(train, structure, settings)
+    unlabelled = join_unlabelled(unlabelled_slices(train, settings), unlabelled)
     tag = f"{workdir.parent.name}/{structure}" if workdir.parent.name else structure
-    front = train_front(chosen, val, test, structure, settings, workdir, progress, tag)
+    front = train_front(chosen, val, test, structure, settings, workdir, progress, tag,
+                        unlabelled=unlabelled)
     tuner = train_tuner(chosen, val, front, structure, settings, workdir / "tuner", progress,
                         f"{tag} tuner")
     tuned, history, tuned_path = self_train_tuner(tuner.model, chosen, val, test, front,
                                                   structure, settings, workdir / "self_training",
-                                                  progress, tag)
+                                                  progress, tag, unlabelled=unlabelled)
     batch = settings.inference.batch_size
     report = {
         "structure": structure,
         "train_slices": int(len(chosen)), "val_slices": int(len(val)),
+        "unlabelled_patients": sorted(set(unlabelled.case_ids.tolist())) if unlabelled else [],
+        "unlabelled_slices": int(len(unlabelled)) if unlabelled else 0,
         "localizer": {"best_epoch": front.localizer.best_epoch, "log": front.localizer.history,
                       "val": overlap_scores(predict_probability(front.localizer.model, val.images,
                                                                 batch), val.target(structure))},
@@ -99,20 +129,72 @@ def train_cascade(
 
 
 def choose_training_slices(train: SliceSet, structure: str, settings: Profile) -> SliceSet:
-    """The training slices a cascade learns from, in memory: every slice with ``structure``
-    plus ``train.empty_slice_fraction`` of the others (drawn with ``train.seed``)."""
+    """The training slices a cascade learns from, in memory: of the annotated patients (all
+    but the unlabelled ones, :func:`labelled_rows`), every slice with ``structure`` plus
+    ``train.empty_slice_fraction`` of the others (drawn with ``train.seed``). The unlabelled
+    patients' labels are not read."""
     t = settings.train
-    return train.take(training_indices(train.labels, structure, t.empty_slice_fraction, t.seed))
+    rows = labelled_rows(train, settings)
+    if rows is None:  # every patient annotated: as before the setting existed
+        return train.take(training_indices(train.labels, structure, t.empty_slice_fraction,
+                                           t.seed))
+    return train.take(rows[training_indices(train.labels[rows], structure,
+                                            t.empty_slice_fraction, t.seed)])
+
+
+def labelled_rows(train: SliceSet, settings: Profile) -> np.ndarray | None:
+    """Indices (sorted, int64) of the slices of the annotated training patients, ``None`` when
+    every patient is (``self_training.unlabelled_share`` 0). A synthetic copy of an unlabelled
+    patient is left out with it (it was made from its labels)."""
+    hidden = _unlabelled_mask(train, settings)
+    return None if hidden is None else np.flatnonzero(~hidden).astype(np.int64)
+
+
+def unlabelled_slices(train: SliceSet, settings: Profile) -> UnlabelledSlices | None:
+    """The unlabelled patients' own slices (not their synthetic copies), every one of them —
+    none is chosen by its label — without labels; ``None`` when every patient is annotated."""
+    hidden = _unlabelled_mask(train, settings)
+    if hidden is None:
+        return None
+    rows = np.flatnonzero(hidden & (train.case_ids.astype(object) == _sources(train.case_ids)))
+    return UnlabelledSlices(np.asarray(train.images[rows]), np.asarray(train.hu[rows]),
+                            np.asarray(train.case_ids[rows]))
+
+
+def join_unlabelled(*parts: UnlabelledSlices | None) -> UnlabelledSlices | None:
+    """The slices of every part one after the other (``None`` parts skipped; ``None`` if all
+    are)."""
+    parts = [part for part in parts if part is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return UnlabelledSlices(*(np.concatenate([getattr(part, name) for part in parts])
+                              for name in ("images", "hu", "case_ids")))
+
+
+def _sources(case_ids: np.ndarray) -> np.ndarray:
+    """The patient of each slice (a synthetic copy's is its source's), as an object array."""
+    return np.array([source_case_id(c) for c in case_ids.tolist()], dtype=object)
+
+
+def _unlabelled_mask(train: SliceSet, settings: Profile) -> np.ndarray | None:
+    """Per slice of ``train``: is its patient unlabelled? ``None`` when none is."""
+    share = settings.self_training.unlabelled_share
+    if not share:
+        return None
+    hidden = unlabelled_patients(train.case_ids, share, settings.split.seed)
+    return np.isin(_sources(train.case_ids), hidden)
 
 
 def train_front(chosen: SliceSet, val: SliceSet, test: SliceSet | None, structure: str,
                 settings: Profile, workdir: str | Path, progress: bool = True,
-                tag: str = "") -> Front:
+                tag: str = "", unlabelled: UnlabelledSlices | None = None) -> Front:
     """Train the localizer in ``workdir/localizer`` and make the priors of every subset.
 
     Training priors are out-of-fold (:func:`out_of_fold_priors`), validation and test priors
-    come from the final localizer; all are cached as ``priors_{train,val,test}.npy`` in
-    ``workdir``, so a second call with the same folder trains and predicts nothing.
+    come from the final localizer, and so do those of the ``unlabelled`` slices (a localizer
+    that never saw their labels); all are cached as ``priors_{train,val,test}.npy`` and
+    ``priors_unlabelled-{digest of the slices}.npy`` in ``workdir``, so a second call with the
+    same folder trains and predicts nothing.
     """
     workdir = Path(workdir)
     batch = settings.inference.batch_size
@@ -130,7 +212,21 @@ def train_front(chosen: SliceSet, val: SliceSet, test: SliceSet | None, structur
         test_priors = _cached(workdir / "priors_test.npy",
                               lambda: predict_priors(localizer.model, test.images, test.hu,
                                                      settings.prior, batch))
-    return Front(localizer, train_priors, val_priors, test_priors)
+    front = Front(localizer, train_priors, val_priors, test_priors)
+    return with_unlabelled_priors(front, unlabelled, settings, workdir)
+
+
+def with_unlabelled_priors(front: Front, unlabelled: UnlabelledSlices | None, settings: Profile,
+                           workdir: str | Path) -> Front:
+    """``front`` with the priors of the ``unlabelled`` slices (``None`` or empty: none), made
+    by its final localizer and cached in ``workdir`` as :func:`train_front` says."""
+    if unlabelled is None or not len(unlabelled):
+        return dataclasses.replace(front, unlabelled_priors=None)
+    priors = _cached(Path(workdir) / f"priors_unlabelled-{_digest(unlabelled)}.npy",
+                     lambda: predict_priors(front.localizer.model, unlabelled.images,
+                                            unlabelled.hu, settings.prior,
+                                            settings.inference.batch_size))
+    return dataclasses.replace(front, unlabelled_priors=priors)
 
 
 def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, settings: Profile,
@@ -152,17 +248,27 @@ def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, s
 
 def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: SliceSet | None,
                      front: Front, structure: str, settings: Profile, workdir: str | Path,
-                     progress: bool = True, tag: str = ""):
+                     progress: bool = True, tag: str = "",
+                     unlabelled: UnlabelledSlices | None = None):
     """Algorithm 1 on a trained tuner (:func:`liverseg.train.self_training.self_train`), with
-    the test slices scored in its history when there are any."""
+    the test slices scored in its history when there are any, and the ``unlabelled`` slices
+    (with ``front.unlabelled_priors``) cut into patches when there are any.
+
+    Raises ``ValueError`` for ``unlabelled`` slices without ``front.unlabelled_priors``."""
     test_inputs = None
     if test is not None and len(test):
         test_inputs = (test.images, front.test_priors, test.target(structure))
+    unlabelled_inputs = None
+    if unlabelled is not None and len(unlabelled):
+        if front.unlabelled_priors is None:
+            raise ValueError("unlabelled slices need their priors: pass them to train_front")
+        unlabelled_inputs = (unlabelled.images, front.unlabelled_priors)
     return self_train(
         tuner,
         (chosen.images, front.train_priors, chosen.target(structure)),
         (val.images, front.val_priors, val.target(structure)),
         test_inputs, settings, workdir, progress=progress, desc=tag,
+        unlabelled=unlabelled_inputs,
     )
 
 
@@ -236,6 +342,15 @@ def fold_of_cases(case_ids: np.ndarray, n_folds: int, seed: int) -> np.ndarray |
     order = np.random.default_rng((seed, 11)).permutation(len(patients))
     fold = {patients[i]: rank % n_folds for rank, i in enumerate(order)}
     return np.array([fold[c] for c in sources])
+
+
+def _digest(unlabelled: UnlabelledSlices) -> str:
+    """A short hash of which slices these are: their patients, shape and some pixels."""
+    digest = hashlib.sha1("|".join(map(str, unlabelled.case_ids.tolist())).encode())
+    digest.update(str(unlabelled.images.shape).encode())
+    flat = np.ascontiguousarray(unlabelled.images).reshape(-1)
+    digest.update(np.ascontiguousarray(flat[::max(1, flat.size // 65536)]).tobytes())
+    return digest.hexdigest()[:10]
 
 
 def _prior_recall(priors, target) -> float:

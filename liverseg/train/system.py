@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from liverseg import __version__
 from liverseg.config import Profile
@@ -30,23 +31,22 @@ from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
 from liverseg.lesion_synthesis import with_synthetic_copies
 from liverseg.model_folder import network_file, write_manifest
-from liverseg.train.cascade import train_cascade
+from liverseg.train.cascade import UnlabelledSlices, train_cascade
 from liverseg.train.slices import build_slices
 
 
 def load_cases(settings: Profile, data_dir=None, progress: bool = True) -> list:
     """The cases a profile trains on: synthetic phantoms, or LiTS / 3D-IRCADb-01 from ``data_dir``.
 
-    Phantoms are ``(S/2, S, S)`` volumes (``S`` = ``image_size``), ``n_cases`` of them, made from
-    ``settings.split.seed`` and scanned as ``settings.phantoms`` says; a real dataset gives its
-    first ``n_cases`` cases (all if ``None``).
+    Phantoms are :attr:`~liverseg.config.Profile.phantom_shape` volumes, ``n_cases`` of them,
+    made from ``settings.split.seed`` and scanned as ``settings.phantoms`` says; a real dataset
+    gives its first ``n_cases`` cases (all if ``None``).
     """
     from liverseg.datasets import ircadb, lits, synthetic
 
-    size = settings.image_size
     if settings.dataset == "synthetic":
         return list(synthetic.iter_cases(settings.n_cases or 10, seed=settings.split.seed,
-                                         shape=(size // 2, size, size), config=settings.phantoms))
+                                         shape=settings.phantom_shape, config=settings.phantoms))
     if not data_dir:
         raise InvalidDataError(f"dataset {settings.dataset!r} needs --data-dir")
     module = {"lits": lits, "ircadb": ircadb}[settings.dataset]
@@ -66,9 +66,37 @@ def held_out_phantoms(settings: Profile, n_cases: int) -> list:
     (``HELD_OUT_SEED + split.seed``), so none of them is in the training data."""
     from liverseg.datasets import synthetic
 
-    size = settings.image_size
     return list(synthetic.iter_cases(n_cases, seed=HELD_OUT_SEED + settings.split.seed,
-                                     shape=(size // 2, size, size), config=settings.phantoms))
+                                     shape=settings.phantom_shape, config=settings.phantoms))
+
+
+UNLABELLED_SEED = 23456  # phantoms of this dataset seed join Algorithm 1 unlabelled
+
+
+def unlabelled_phantoms(settings: Profile, n_cases: int) -> list:
+    """``n_cases`` phantoms like :func:`load_cases`'s but of a dataset seed of their own
+    (``UNLABELLED_SEED + split.seed``): neither training nor held-out test patients."""
+    from liverseg.datasets import synthetic
+
+    return list(synthetic.iter_cases(n_cases, seed=UNLABELLED_SEED + settings.split.seed,
+                                     shape=settings.phantom_shape, config=settings.phantoms))
+
+
+def unlabelled_phantom_slices(settings: Profile, plane: str,
+                              structure: str = "liver") -> UnlabelledSlices | None:
+    """The slices along ``plane`` of the ``self_training.unlabelled_phantoms`` phantoms of
+    :func:`unlabelled_phantoms`, as ``structure``'s networks see them, without their labels
+    (dropped here, before anything else sees them; a lesion view is still cut around the
+    reference liver). ``None`` when the setting is 0."""
+    count = settings.self_training.unlabelled_phantoms
+    if not count:
+        return None
+    stage = settings.stage(structure)
+    slices = build_slices(unlabelled_phantoms(settings, count), plane, stage.image_size,
+                          settings.preprocess, structure, settings.inference.liver_margin,
+                          lesion_view=settings.inference.lesion_view)
+    return UnlabelledSlices(np.asarray(slices.images), np.asarray(slices.hu),
+                            np.asarray(slices.case_ids))
 
 
 def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bool = True) -> Path:
@@ -116,7 +144,9 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                        if ids else None for subset, ids in zip(split._fields, split)]
             cascade = train_cascade(subsets[0], subsets[1], structure, stage,
                                     out / "work" / plane / structure, test=subsets[2],
-                                    progress=progress)
+                                    progress=progress,
+                                    unlabelled=unlabelled_phantom_slices(settings, plane,
+                                                                         structure))
             for network, path in (("localizer", cascade.localizer_path),
                                   ("tuner", cascade.tuner_path)):
                 shutil.copyfile(path, model_dir / network_file(plane, structure, network))
