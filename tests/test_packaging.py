@@ -73,3 +73,18 @@ def test_colab_buttons_and_install_cells_name_the_same_repository():
         later = "".join("".join(c["source"]) for c in code[1:])
         assert "from liverseg" not in first and "import liverseg" not in first
         assert "liverseg" in later  # the install comes before the chapter's first import of it
+
+
+def test_directive_fences_are_valid_myst():
+    """A backtick in a fence's info string (``{admonition} A `title` ``) ends the fence in
+    CommonMark: the box is rendered as plain text, with no warning from the book build."""
+    import json
+
+    pages = [(md, md.read_text().splitlines()) for md in (ROOT / "book").glob("*.md")]
+    for notebook in (ROOT / "book").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        pages += [(notebook, "".join(c["source"]).splitlines())
+                  for c in cells if c["cell_type"] == "markdown"]
+    bad = [(str(page.name), line) for page, lines in pages for line in lines
+           if line.startswith("```{") and "`" in line[3:]]
+    assert not bad, bad
