@@ -65,3 +65,8 @@ class UnsupportedBackendError(LiversegError, RuntimeError):
 
 class UnsafeArchiveError(LiversegError):
     """An archive member would escape the target folder, or is a link or device."""
+
+
+class MissingExtraError(LiversegError, ImportError):
+    """An optional part of liverseg needs packages of an extra that is not installed (the
+    ``book`` extra: papermill, Jupyter Book, ipywidgets)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 from unittest import mock
 
-from liverseg.errors import LiversegError, MissingFileError
+from liverseg.errors import LiversegError, MissingExtraError, MissingFileError
 from liverseg.io.atomic import atomic_write_text
 
 DONE = "done"  # RUN/done/<chapter>.json: parameters and source hash of a finished chapter
@@ -63,6 +63,21 @@ def chapters(root: str | os.PathLike | None = None) -> list[Chapter]:
     return found
 
 
+def book_tool(module: str):
+    """Import one of the ``book`` extra's packages, or say how to install it.
+
+    Raises:
+        MissingExtraError: the package is not installed (``pip install 'liverseg[book]'``).
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(f"running the book needs {module}, of the book extra: "
+                                f"pip install 'liverseg[book]' ({error})") from None
+
+
 def reproduce(
     out: str | os.PathLike,
     *,
@@ -93,8 +108,7 @@ def reproduce(
         ChapterError: a chapter raised (the message names the chapter, the cell and the error).
         ValueError: ``only`` names an unknown chapter.
     """
-    import papermill
-
+    papermill = book_tool("papermill")
     root = Path(root) if root else book_root()
     out = Path(out).resolve()
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -35,15 +35,19 @@ import io
 import math
 from typing import NamedTuple
 
-import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from liverseg.figures import NotebookFigure
-
 from liverseg.datasets.planes import PLANES, check_plane, plane_spacing, to_slices
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, MissingExtraError, ShapeError
+from liverseg.figures import NotebookFigure
 from liverseg.labels import BACKGROUND, LESION, LIVER
+
+try:
+    import ipywidgets as widgets
+except ImportError as error:  # the core install has no widgets
+    raise MissingExtraError("the slice viewer needs ipywidgets, of the book extra: "
+                            f"pip install 'liverseg[book]' ({error})") from None
 
 __all__ = ["OVERLAYS", "SliceViewer", "SliceView", "slice_viewer", "static_views"]
 

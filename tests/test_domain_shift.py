@@ -14,7 +14,7 @@ from liverseg.config import PhantomConfig
 from liverseg.datasets.synthetic import make_case
 from liverseg.datasets.synthetic.phantom import make_phantom
 from liverseg.experiments import domain_shift
-from liverseg.experiments.compare import per_case_run
+from liverseg.experiments.store import per_case_run
 from liverseg.train.slices import build_slices
 
 SIZE = 32

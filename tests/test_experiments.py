@@ -289,7 +289,7 @@ def test_rounds_table_is_table_5_with_the_paper_in_brackets():
 
 def test_the_data_fingerprint_changes_with_the_slices_and_the_split():
     from liverseg.datasets.split import Split
-    from liverseg.experiments.compare import data_fingerprint
+    from liverseg.experiments.store import data_fingerprint
     from liverseg.train.slices import SliceSet
 
     rng = np.random.default_rng(0)

@@ -15,7 +15,8 @@ def _name(requirement: str) -> str:
 
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["book"] + extras["dev"]
     # tensorflow vs tensorflow-cpu is a platform marker choice; conda lists the CPU build.
     return {_name(r): r.split(";")[0].strip() for r in requirements if "platform_machine != " not in r}
 
@@ -24,6 +25,16 @@ def _conda_requirements() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     return {_name(r): r.strip() for r in pip if not r.startswith("-e")}
+
+
+def test_the_core_install_leaves_the_book_to_its_extra():
+    """``pip install liverseg`` trains, segments and evaluates; the book's tools are the
+    ``book`` extra, which ``make`` and environment.yml install."""
+    core = {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+            ["dependencies"]}
+    assert not core & {"papermill", "jupyter", "jupyter-book", "ipywidgets"}, core
+    assert '.[book,dev]"' in (ROOT / "Makefile").read_text()
+    assert "-e .[book,dev]" in (ROOT / "environment.yml").read_text()
 
 
 def test_environment_yml_lists_the_same_packages_and_pins_as_pyproject():

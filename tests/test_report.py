@@ -496,3 +496,16 @@ def test_ambiguities_name_the_setting_and_a_chapter_of_the_book():
     assert "(6, 12, 18)" in aspp["choice"] and "smoke`: (2, 4, 6)" in aspp["choice"]
     markdown = report.ambiguities_markdown(items)
     assert len(markdown.splitlines()) == len(items) + 2
+
+
+def test_the_report_reads_results_without_importing_keras():
+    """The report chapter only reads results files: a lean machine without a working Keras
+    backend can build it (issue "One system under the book", a lean core)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import liverseg.experiments.report, liverseg.experiments.tables; "
+            "from liverseg.experiments import Comparison, spread; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -79,3 +79,20 @@ def test_a_failing_chapter_stops_the_run_and_names_its_cell(book, tmp_path):
 def test_a_partial_run_is_not_rendered_and_says_why(book, tmp_path):
     summary = reproduce(tmp_path / "run", root=book, only=["first"], progress=False)
     assert summary["html"] is None and "second, third" in summary["not_rendered"]
+
+
+def test_without_the_book_extra_the_book_and_the_viewer_say_how_to_install_it(book, tmp_path,
+                                                                              monkeypatch):
+    import importlib
+    import sys
+
+    from liverseg.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "papermill", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"liverseg\[book\]"):
+        reproduce(tmp_path / "run", root=book, profile="smoke", render=False, progress=False)
+    assert not (tmp_path / "run").exists()  # nothing half-made
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    monkeypatch.delitem(sys.modules, "liverseg.viewer", raising=False)
+    with pytest.raises(MissingExtraError, match="ipywidgets"):
+        importlib.import_module("liverseg.viewer")

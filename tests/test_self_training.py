@@ -259,7 +259,7 @@ def test_unlabelled_settings_key_the_networks_they_change_and_leave_todays_keys_
 
     from liverseg.experiments import front_key, rounds_key, tuner_key
 
-    compare_module = importlib.import_module("liverseg.experiments.compare")
+    compare_module = importlib.import_module("liverseg.experiments.store")
 
     base = profile("smoke")
     hidden = base.replace(**{"self_training.unlabelled_share": 0.5})

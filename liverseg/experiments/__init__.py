@@ -4,23 +4,35 @@
 seeds on one split and scores it per held-out test patient, sharing every network it can
 through a store folder (:func:`prepare`, :func:`train_variant`); :mod:`.paper_tables` holds
 the paper's numbers to print beside ours; :func:`summary_table` formats mean ± sd rows.
+
+Names load with their module on first use, so reading results files (``.report``,
+``.comparison``, ``.tables``) never imports Keras.
 """
 
-from liverseg.experiments.compare import (METRICS, Comparison, Data, Trained, Variant, compare,
-                                          front_folder, front_key, prepare, rounds_key, spread,
-                                          train_variant, tuner_folder, tuner_key)
-from liverseg.experiments.plots import rounds_plot, strip_plot
-from liverseg.experiments.tables import (default_sentence, describe_difference, mean_sd,
-                                        reading_outcome, reading_verdict, rounds_table,
-                                        summary_table)
-from liverseg.experiments.volumes import (compare_crf, compare_fusions, compare_postprocessing,
-                                          plane_model_folder, plane_probabilities)
+import importlib
 
-__all__ = [
-    "METRICS", "Comparison", "Data", "Trained", "Variant", "compare", "compare_crf",
-    "compare_fusions", "compare_postprocessing", "default_sentence", "describe_difference",
-    "front_folder", "front_key", "mean_sd", "plane_model_folder", "plane_probabilities",
-    "prepare", "reading_outcome", "reading_verdict", "rounds_key", "rounds_plot",
-    "rounds_table", "spread", "strip_plot",
-    "summary_table", "train_variant", "tuner_folder", "tuner_key",
-]
+_EXPORTS = {
+    "comparison": ("METRICS", "Comparison", "Variant", "paired_difference", "spread"),
+    "store": ("Data", "Trained", "compare", "front_folder", "front_key", "prepare",
+                "rounds_key", "train_variant", "tuner_folder", "tuner_key"),
+    "plots": ("rounds_plot", "strip_plot"),
+    "tables": ("default_sentence", "describe_difference", "mean_sd", "reading_outcome",
+               "reading_verdict", "rounds_table", "summary_table"),
+    "volumes": ("compare_crf", "compare_fusions", "compare_postprocessing",
+                "plane_model_folder", "plane_probabilities"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))

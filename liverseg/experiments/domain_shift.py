@@ -6,8 +6,8 @@ It is a 2 × 2 experiment, per seed of ``experiments.seeds``:
 
 * **training family** — the axial liver localization network (``networks="localizer"``,
   :func:`train_localizer`; the chapter's choice, to fit the ``smoke`` time budget) or the
-  cascade of :mod:`liverseg.experiments.compare` (``networks="cascade"``: localizer, priors,
-  tuner; :func:`~liverseg.experiments.compare.train_variant`), trained on ``"classic"``
+  cascade of :mod:`liverseg.experiments.store` (``networks="cascade"``: localizer, priors,
+  tuner; :func:`~liverseg.experiments.store.train_variant`), trained on ``"classic"``
   phantoms (:meth:`PhantomConfig.classic`, those of every other chapter, whose networks the
   store already holds) or on ``"randomized"`` ones (``PhantomConfig()``, the mixture of four
   contrast phases, 8–30 HU noise, thick slices, streaks, metal, and whatever anatomical
@@ -24,7 +24,7 @@ test families hold the same patients and the per-patient gap
 per training family and seed; the paired difference of the two gaps
 (``Comparison.difference``) says whether randomization closes it beyond the seeds' noise.
 
-Layout in the run's store (besides :mod:`~liverseg.experiments.compare`'s networks)::
+Layout in the run's store (besides :mod:`~liverseg.experiments.store`'s networks)::
 
     store/phantoms-{key}/slices/{plane}-{structure}/{train,val,test}/   another family's data
     store/phantoms-{key}/rescanned/{plane}-{structure}/                 test patients rescanned
@@ -45,7 +45,7 @@ import numpy as np
 from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split
 from liverseg.errors import InvalidDataError
-from liverseg.experiments.compare import (METRICS, Comparison, Data, Trained, _hash,
+from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, _hash,
                                           data_fingerprint, front_folder, per_case_run, prepare,
                                           rounds_key, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_write_text
@@ -107,7 +107,7 @@ def family_store(settings: Profile, store: str | Path, phantoms: PhantomConfig) 
 def family_data(settings: Profile, store: str | Path, phantoms: PhantomConfig, *,
                 plane: str | None = None, structure: str = "liver",
                 progress: bool = True) -> Data:
-    """:func:`~liverseg.experiments.compare.prepare` of the phantoms of ``settings`` scanned as
+    """:func:`~liverseg.experiments.store.prepare` of the phantoms of ``settings`` scanned as
     ``phantoms`` (same patients, same split, same held-out test phantoms)."""
     return prepare(settings.replace(phantoms=phantoms), family_store(settings, store, phantoms),
                    plane=plane, structure=structure, progress=progress)
@@ -184,10 +184,10 @@ def train_localizer(data: Data, settings: Profile, store: str | Path, progress: 
 def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Profile,
              structure: str = "liver", cache: str | Path | None = None) -> dict:
     """Score a trained network on test slices (others than those it was scored on when
-    trained): a cascade (:class:`~liverseg.experiments.compare.Trained`) by its localizer's
+    trained): a cascade (:class:`~liverseg.experiments.store.Trained`) by its localizer's
     priors (Grad-CAM + CRF, :func:`liverseg.predict.predict_priors`) and its tuner's mask at
     0.5; a :class:`TrainedLocalizer` by its own probability at 0.5. Then
-    :func:`~liverseg.experiments.compare.per_case_run` per patient (``test_cases``,
+    :func:`~liverseg.experiments.store.per_case_run` per patient (``test_cases``,
     ``test_mean``, ``collapsed``). ``cache``: a JSON file read back when it exists, else
     written."""
     if cache is not None and Path(cache).is_file():
@@ -213,7 +213,7 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
                      networks: str = "cascade", progress: bool = True) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
-    Returns a :class:`~liverseg.experiments.compare.Comparison` whose variants are the four
+    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the four
     cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
     ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
     ``test_mean`` on its own family's test phantoms (what ``train_variant`` scores).

@@ -2,7 +2,7 @@
 chapter "Finding lesions").
 
 The lesion cascade of one plane is trained on the reference liver's view
-(:mod:`liverseg.lesion_view`) as :func:`~liverseg.experiments.compare.train_variant` trains
+(:mod:`liverseg.lesion_view`) as :func:`~liverseg.experiments.store.train_variant` trains
 any cascade, once per rung of a ladder that adds one lever at a time to the paper's lesion
 stage (:data:`LEVERS`), and its tuner is scored on every held-out test patient's slices:
 
@@ -32,7 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from liverseg.config import Profile
-from liverseg.experiments.compare import Variant, prepare, spread, train_variant
+from liverseg.experiments.store import prepare, train_variant
+from liverseg.experiments.comparison import Variant, paired_difference, spread
 from liverseg.experiments.tables import describe_difference, mean_sd
 from liverseg.io.atomic import atomic_write_text
 from liverseg.metrics import lesion_detection
@@ -84,18 +85,10 @@ class LesionLevers:
     def difference(self, a: str, b: str, metric: str = "dice_global") -> dict:
         """``a − b`` of ``metric``, paired by seed, with ``within_noise`` as
         :meth:`liverseg.experiments.Comparison.difference` says it."""
-        from scipy import stats
-
         by_seed = {r["seed"]: r["seed_scores"][metric] for r in self.runs_of(b)}
-        diffs = [r["seed_scores"][metric] - by_seed[r["seed"]] for r in self.runs_of(a)
-                 if by_seed.get(r["seed"]) is not None and r["seed_scores"][metric] is not None]
-        result = spread(diffs)
-        if len(diffs) < 2:
-            result["within_noise"] = None
-        else:
-            half = stats.t.ppf(0.975, len(diffs) - 1) * result["sd"] / np.sqrt(len(diffs))
-            result["within_noise"] = bool(abs(result["mean"]) <= half)
-        return result
+        return paired_difference([
+            r["seed_scores"][metric] - by_seed[r["seed"]] for r in self.runs_of(a)
+            if by_seed.get(r["seed"]) is not None and r["seed_scores"][metric] is not None])
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "summary": self.summary(),

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from liverseg.experiments.compare import Comparison
+from liverseg.experiments.comparison import Comparison
 
 
 def strip_plot(comparison: Comparison, labels: Mapping[str, str] | None = None,

@@ -70,7 +70,7 @@ import numpy as np
 
 from liverseg.errors import CorruptFileError
 from liverseg.experiments import paper_tables
-from liverseg.experiments.compare import Comparison, spread
+from liverseg.experiments.comparison import Comparison, spread
 from liverseg.io.atomic import atomic_write_text
 
 TOLERANCE = 0.01  # the smallest distance to the paper's value counted as a disagreement

@@ -3,8 +3,8 @@
 The results chapter of the book runs this. For each seed, :func:`system_model_folder` gathers
 the liver networks of every plane (:func:`~liverseg.experiments.volumes.plane_model_folder`,
 the fusion chapter's, read back from the store) and the lesion networks of every plane
-(trained, or read back, by :func:`~liverseg.experiments.compare.train_variant` on the slices of
-:func:`~liverseg.experiments.compare.prepare` with ``structure="lesion"``: the reference
+(trained, or read back, by :func:`~liverseg.experiments.store.train_variant` on the slices of
+:func:`~liverseg.experiments.store.prepare` with ``structure="lesion"``: the reference
 liver's view, :mod:`liverseg.lesion_view`, label 2 the foreground) into one model folder, the
 one ``liverseg segment --model`` reads. :func:`segment_systems` then segments a test volume as
 :meth:`liverseg.inference.volume.Segmenter.segment` does — liver fused and reduced to its
@@ -44,7 +44,7 @@ import numpy as np
 
 from liverseg import __version__
 from liverseg.config import Profile
-from liverseg.experiments.compare import Data, prepare, rounds_key, train_variant, tuner_folder
+from liverseg.experiments.store import Data, prepare, rounds_key, train_variant, tuner_folder
 from liverseg.experiments.volumes import plane_model_folder, plane_probabilities
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.labels import LESION, LIVER
@@ -91,7 +91,7 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
                         progress: bool = True) -> tuple[Path, Data]:
     """The liver and lesion networks of ``planes`` (default :func:`system_planes`) for
     ``settings.train.seed``, as one model folder ``store/models/system-seed-{s}-{key}``;
-    returns it and the liver :class:`~liverseg.experiments.compare.Data` (the split and the
+    returns it and the liver :class:`~liverseg.experiments.store.Data` (the split and the
     test cases).
 
     The liver networks are :func:`~liverseg.experiments.volumes.plane_model_folder`'s (trained

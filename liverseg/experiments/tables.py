@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from liverseg.experiments.compare import Comparison, spread
+from liverseg.experiments.comparison import Comparison, spread
 
 LABELS = {"accuracy": "accuracy", "dice": "Dice", "iou": "IoU", "miou": "mIoU"}
 

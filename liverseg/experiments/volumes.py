@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from liverseg.config import Profile
-from liverseg.experiments.compare import (Comparison, Data, case_row, per_case_run, prepare,
+from liverseg.experiments.store import (Comparison, Data, case_row, per_case_run, prepare,
                                           rounds_key, run_of_cases, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_path
 from liverseg.labels import LIVER
@@ -34,7 +34,7 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     """The liver networks of ``planes`` (default ``settings.planes``) for ``train.seed``, as a
     model folder ``store/models/seed-{s}-{key}``; returns it and the last plane's :class:`Data`
     (the split and test cases are the same for every plane). ``cases``: as
-    :func:`~liverseg.experiments.compare.prepare`'s (default: loaded once per plane)."""
+    :func:`~liverseg.experiments.store.prepare`'s (default: loaded once per plane)."""
     settings = settings.stage("liver")  # no lesion setting changes the liver networks
     planes = tuple(planes or settings.planes)
     store = Path(store)

@@ -34,16 +34,16 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 import keras
 
-from liverseg import __version__
 from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
+from liverseg.experiments.comparison import METRICS, Comparison, Variant, spread
 from liverseg.io.atomic import atomic_write_text
 from liverseg.train.cascade import (Front, choose_training_slices, self_train_tuner,
                                     join_unlabelled, train_front, train_tuner,
@@ -53,98 +53,9 @@ from liverseg.train.scores import overlap_scores
 from liverseg.train.slices import SliceSet, build_slices
 from liverseg.train.system import unlabelled_phantom_slices
 
-METRICS = ("accuracy", "dice", "iou", "miou")
 # settings a variant may not change: all variants of a comparison share the cases and slices
 SHARED = ("name", "image_size", "n_cases", "dataset", "planes", "preprocess", "split")
 COLLAPSE_DICE = 0.05  # a test Dice below this while the reference has the structure
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One row of a comparison: a name and the settings it changes (``Profile.replace`` keys)."""
-
-    name: str
-    changes: Mapping[str, object] = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise ValueError(f"variant name {self.name!r} must be a plain folder name")
-
-
-@dataclasses.dataclass
-class Comparison:
-    """The runs of a comparison and what they measured (``results.json``)."""
-
-    experiment: str
-    plane: str
-    structure: str
-    seeds: list[int]
-    variants: dict[str, dict]
-    runs: list[dict]
-    split: dict
-    settings: dict
-    seconds: float
-
-    def runs_of(self, variant: str) -> list[dict]:
-        """The runs of one variant, one per seed, in seed order."""
-        return [run for run in self.runs if run["variant"] == variant]
-
-    def summary(self) -> dict[str, dict]:
-        """Per variant and metric: the mean ± sd over seeds of the per-seed mean over test
-        patients, and the share of seeds whose tuner collapsed to (almost) nothing."""
-        table = {}
-        for name in self.variants:
-            runs = self.runs_of(name)
-            row = {metric: spread([run["test_mean"][metric] for run in runs]) for metric in METRICS}
-            row["val_dice"] = spread([run["val"]["dice"] for run in runs if run.get("val")])
-            row["collapse_rate"] = float(np.mean([run["collapsed"] for run in runs]))
-            row["seeds"] = len(runs)
-            table[name] = row
-        return table
-
-    def difference(self, a: str, b: str, metric: str = "dice") -> dict:
-        """``a − b`` of ``metric``, paired by seed (same seed, same split, same test patients).
-
-        Returns the mean and sd of the per-seed differences and ``within_noise``: whether the
-        mean lies inside the two-sided 95 % t interval of a paired t-test (``None`` with one
-        seed, where the noise is not measured).
-        """
-        from scipy import stats
-
-        by_seed = {run["seed"]: run["test_mean"][metric] for run in self.runs_of(b)}
-        diffs = [run["test_mean"][metric] - by_seed[run["seed"]] for run in self.runs_of(a)
-                 if run["seed"] in by_seed]
-        result = spread(diffs)
-        n = len(diffs)
-        if n < 2:
-            result["within_noise"] = None
-        else:
-            half_width = stats.t.ppf(0.975, n - 1) * result["sd"] / np.sqrt(n)
-            result["within_noise"] = bool(abs(result["mean"]) <= half_width)
-        return result
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["summary"] = self.summary()
-        data["liverseg_version"] = __version__
-        data["keras_backend"] = keras.backend.backend()
-        return data
-
-    def save(self, path: str | Path, **extra) -> Path:
-        """Write :meth:`to_dict` (and ``extra`` top-level entries) as JSON to ``path``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({**self.to_dict(), **extra}, indent=1) + "\n")
-        return path
-
-
-def spread(values: Sequence[float]) -> dict:
-    """``{"mean", "sd", "n"}`` of ``values`` (sample sd, ddof = 1; 0.0 for a single value)."""
-    values = np.asarray(values, np.float64)
-    if values.size == 0:
-        return {"mean": float("nan"), "sd": float("nan"), "n": 0}
-    sd = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    return {"mean": float(values.mean()), "sd": sd, "n": int(values.size)}
 
 
 @dataclasses.dataclass
@@ -366,6 +277,14 @@ def _run_settings(settings: Profile) -> dict:
     for name in ("unlabelled_share", "unlabelled_phantoms"):
         if not data["self_training"][name]:  # the default: keys as before the setting existed
             del data["self_training"][name]
+    return _without_default_jitter(data)
+
+
+def _without_default_jitter(data: dict) -> dict:
+    """``data`` without ``train.prior_jitter`` when it perturbs nothing (``share`` 0, the
+    default): the keys of the runs made before the setting existed."""
+    if not data["train"]["prior_jitter"]["share"]:
+        del data["train"]["prior_jitter"]
     return data
 
 
@@ -377,6 +296,7 @@ def _front_settings(settings: Profile) -> dict:
     data = _tuner_settings(settings)
     del data["tuning"]
     del data["train"]["loss_scheme"]
+    data["train"].pop("prior_jitter", None)  # the tuner's training priors only
     return data
 
 
@@ -389,7 +309,7 @@ def _tuner_settings(settings: Profile) -> dict:
         data["unlabelled_share"] = share
     data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
     data["inference"] = {key: data["inference"][key] for key in ("liver_margin", "lesion_view")}
-    return data
+    return _without_default_jitter(data)
 
 
 def _check_variants(variants: list[Variant], settings: Profile) -> None:
