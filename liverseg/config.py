@@ -20,6 +20,7 @@ from liverseg.crf import CRFParams
 from liverseg.datasets.planes import PLANES
 from liverseg.lesion_synthesis import SynthesisConfig
 from liverseg.preprocess import PreprocessConfig
+from liverseg.prior_jitter import PriorJitterConfig
 
 PATCH_ARRANGEMENTS = ("space_to_depth", "tiles")
 RESIDUAL_MERGES = ("add", "concat")
@@ -32,6 +33,7 @@ UPSAMPLINGS = ("transpose", "bilinear")
 EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
 PHANTOM_PHASES = ("unenhanced", "arterial", "portal_venous", "late")  # contrast phases of phantoms
 SLICE_PROFILES = ("thickness", "spacing", "none")
+APPEARANCE_MODES = ("realistic", "randomized")  # PhantomConfig.appearance (issue 17)
 DICE_REDUCTIONS = ("sample", "batch")  # as liverseg.losses
 STRUCTURES = ("liver", "lesion")
 PRIOR_MODES = ("bbox", "boxes", "mask")  # as liverseg.prior
@@ -225,6 +227,14 @@ class TrainConfig(_Serializable):
     ``positive_share`` is the share of every training batch taken from the slices that hold
     the structure, the rest from those that do not (0: the chosen slices in a plain shuffle,
     the paper; H-DenseUNet centres half of its crops on a tumour, nnU-Net a third).
+
+    ``prior_jitter`` (:class:`liverseg.prior_jitter.PriorJitterConfig`): a share of the tuning
+    network's training priors made too small, shifted or missing, anew every epoch, so that
+    it learns to follow the image where the box is wrong (issue 17); validation, test and
+    inference priors never are. Off by default (``share`` 0, the paper); the localizer does
+    not depend on it, and off it leaves the store's keys as before it existed
+    (:mod:`liverseg.experiments.store`). It applies to the tuner of each stage (liver and
+    lesion) and to Algorithm 1's fine-tuning.
     """
 
     optimizer: str = "adam"
@@ -243,6 +253,9 @@ class TrainConfig(_Serializable):
     positive_weight: float = 1.0
     dice_over: str = "sample"
     positive_share: float = 0.0
+    prior_jitter: PriorJitterConfig = field(default_factory=PriorJitterConfig)
+
+    _nested = {"prior_jitter": PriorJitterConfig}
 
     def __post_init__(self):
         if self.positive_weight <= 0:
@@ -447,6 +460,22 @@ class PhantomConfig(_Serializable):
     to their input, so a matrix finer than the liver networks' input keeps detail for the lesion
     view, which is cut from the volume before it is resized.
 
+    Appearance beyond realism (issue 17, after SynthSeg; :mod:`liverseg.datasets.synthetic.appearance`,
+    from random streams of its own, so it never moves the anatomy, the lesions or the label).
+    ``appearance="randomized"`` gives each case's soft tissues (skin, fats, muscle, heart, blood,
+    liver, its vessels, spleen, kidneys, pancreas, bowel wall, fluid, discs) a mean HU uniform in
+    ``appearance_tissue_hu``, bone and cortex one in ``appearance_bone_hu`` (air, lung, gas and
+    the table keep their bands), each of those a texture sd uniform in ``appearance_texture_hu``
+    (HU); lesions stay their drawn contrast below (or above) the new liver. After the scanner's
+    blur and before its noise, a smooth bias field multiplies the attenuation (HU + 1000) by
+    ``1 ± b`` (``b`` uniform in ``appearance_bias``; air stays −1000) and a gamma (log-uniform in
+    ``appearance_gamma``) bends the HU inside ``appearance_gamma_window_hu`` (identity outside).
+    ``liver_perfusion_hu`` (either mode): the amplitude range (HU) of patchy, perfusion-like
+    enhancement of the liver parenchyma; ``(0, 0)``, the default, draws none.
+    :func:`~liverseg.datasets.synthetic.appearance.randomize_appearance` re-draws all this per
+    (seed, epoch, case). The defaults keep the mode off: the mixture and :meth:`classic` are
+    unchanged.
+
     The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS
     to be (the phase weights are our estimate, not a census of LiTS), 8–30 HU noise (routine
     to low-dose abdominal CT) with an in-plane grain of 0.6–1.2 mm (the noise of one real LiTS
@@ -500,6 +529,15 @@ class PhantomConfig(_Serializable):
     liver_volume_l: Optional[tuple[float, float]] = (1.0, 2.5)
     # the scan's matrix (issue 16, "lesions that are found")
     matrix: Optional[int] = None
+    # appearance beyond realism (issue 17; :mod:`liverseg.datasets.synthetic.appearance`)
+    appearance: str = "realistic"
+    appearance_tissue_hu: tuple[float, float] = (-100.0, 200.0)
+    appearance_bone_hu: tuple[float, float] = (150.0, 1200.0)
+    appearance_texture_hu: tuple[float, float] = (0.0, 30.0)
+    appearance_bias: tuple[float, float] = (0.0, 0.05)
+    appearance_gamma: tuple[float, float] = (0.6, 1.6)
+    appearance_gamma_window_hu: tuple[float, float] = (-100.0, 200.0)
+    liver_perfusion_hu: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def classic(cls) -> "PhantomConfig":
@@ -582,6 +620,31 @@ class PhantomConfig(_Serializable):
             value = getattr(self, field_name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}.{field_name} must be in [0, 1], got {value}")
+        self._check_appearance(name)
+
+    def _check_appearance(self, name: str) -> None:
+        """The appearance settings (issue 17): each a ``(low, high)`` pair within its bounds."""
+        if self.appearance not in APPEARANCE_MODES:
+            raise ValueError(f"{name}.appearance must be one of {APPEARANCE_MODES}, got {self.appearance!r}")
+        bounds = {  # setting: (lowest low, highest high, low may equal high)
+            "appearance_tissue_hu": (-1000.0, 3000.0, True),
+            "appearance_bone_hu": (-1000.0, 3000.0, True),
+            "appearance_texture_hu": (0.0, 500.0, True),
+            "appearance_bias": (0.0, 0.5, True),
+            "appearance_gamma": (0.1, 10.0, True),
+            "appearance_gamma_window_hu": (-1024.0, 3071.0, False),
+            "liver_perfusion_hu": (0.0, 500.0, True),
+        }
+        for field_name, (lowest, highest, equal) in bounds.items():
+            value = getattr(self, field_name)
+            try:
+                low, high = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}.{field_name} must be a (low, high) pair, got {value!r}") from None
+            if not (lowest <= low and high <= highest and (low <= high if equal else low < high)):
+                order = "<=" if equal else "<"
+                raise ValueError(f"{name}.{field_name} must be a range with {lowest:g} <= low {order} high "
+                                 f"<= {highest:g}, got {value!r}")
 
 
 def _check_range(name: str, value, positive: bool = False, ordered: bool = True) -> None:

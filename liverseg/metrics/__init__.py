@@ -40,6 +40,10 @@ Empty masks (the same rules everywhere)
     ``inf``; ``evaluate_case`` is a JSON report and writes non-finite numbers as ``null``,
     with ``"empty"`` saying which mask was empty, and ``summarize_cases`` averages each
     distance over the cases where it is finite and reports how many it skipped.
+
+The ROI prior (``prior_scores``)
+    The share of the reference covered by the tuning network's prior, and the tuner's Dice
+    inside and outside the prior.
 """
 
 from liverseg.labels import LESION, LIVER
@@ -47,6 +51,7 @@ from liverseg.metrics.accumulator import OverlapAccumulator
 from liverseg.metrics.detection import lesion_detection
 from liverseg.metrics.lits import SURFACE_METRICS, evaluate_case, summarize_cases
 from liverseg.metrics.overlap import accuracy, confusion_counts, dice, iou, miou, rvd, voe
+from liverseg.metrics.prior import prior_scores
 from liverseg.metrics.surface import assd, mssd, rmsd, surface_distances, surface_scores
 
 __all__ = [
@@ -63,6 +68,7 @@ __all__ = [
     "lesion_detection",
     "miou",
     "mssd",
+    "prior_scores",
     "rmsd",
     "rvd",
     "summarize_cases",

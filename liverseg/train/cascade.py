@@ -32,7 +32,9 @@ from liverseg import losses, models
 from liverseg.config import Profile
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.lesion_synthesis import source_case_id
+from liverseg.metrics.prior import prior_scores
 from liverseg.predict import predict_priors, predict_probability, predict_tuned
+from liverseg.prior_jitter import prior_augment
 from liverseg.train.loop import FitResult, fit
 from liverseg.train.scores import overlap_scores
 from liverseg.train.self_training import self_train, unlabelled_patients
@@ -109,6 +111,7 @@ def train_cascade(
                                                   structure, settings, workdir / "self_training",
                                                   progress, tag, unlabelled=unlabelled)
     batch = settings.inference.batch_size
+    val_tuned = predict_tuned(tuned, val.images, front.val_priors, batch)
     report = {
         "structure": structure,
         "train_slices": int(len(chosen)), "val_slices": int(len(val)),
@@ -118,10 +121,12 @@ def train_cascade(
                       "val": overlap_scores(predict_probability(front.localizer.model, val.images,
                                                                 batch), val.target(structure))},
         "tuner": {"best_epoch": tuner.best_epoch, "log": tuner.history,
-                  "val": overlap_scores(predict_tuned(tuned, val.images, front.val_priors, batch),
-                                        val.target(structure))},
+                  "val": overlap_scores(val_tuned, val.target(structure))},
         "self_training": history,
         "prior_recall_val": _prior_recall(front.val_priors, val.target(structure)),
+        # issue 17: the box's coverage and the tuner inside and outside it (validation)
+        "prior_val": prior_scores(front.val_priors > 0.5, val.target(structure) > 0.5,
+                                  val_tuned > 0.5),
     }
     atomic_write_text(workdir / "report.json", json.dumps(report, indent=1))
     return Cascade(front.localizer.model, tuned, report, front.localizer.path,
@@ -232,7 +237,9 @@ def with_unlabelled_priors(front: Front, unlabelled: UnlabelledSlices | None, se
 def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, settings: Profile,
                 workdir: str | Path, progress: bool = True, desc: str = "tuner") -> FitResult:
     """Train the tuning network with the multi-level loss (``train.loss_scheme``) on the
-    chosen slices and their priors, choosing the epoch on the validation slices."""
+    chosen slices and their priors, choosing the epoch on the validation slices. With
+    ``train.prior_jitter`` a share of the training priors of every epoch is perturbed
+    (:func:`liverseg.prior_jitter.prior_augment`); the validation priors never are."""
     n_levels = len(settings.tuning.output_names)
     return fit(
         lambda: models.build_tuning_net(settings),
@@ -243,6 +250,7 @@ def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, s
         workdir, settings.train, progress=progress, desc=desc,
         targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
         sampler=epoch_sampler(chosen.labels, structure, settings),
+        augment=prior_augment(settings.train.prior_jitter),
     )
 
 

@@ -15,7 +15,9 @@ The data are read one batch at a time (:class:`Batches`, a ``keras.utils.PyDatas
 so the arrays may be ``np.memmap`` files (:func:`liverseg.train.slices.build_slices` with a
 ``folder``) and no epoch copies the training set. ``targets`` turns each batch's ``y`` into
 what the model's outputs are compared with (a mask from 0/1/2 labels, the multi-level targets
-of the tuning network), so these need not exist for the whole set at once.
+of the tuning network), so these need not exist for the whole set at once; ``augment`` changes
+the ``x`` of each training batch (never a validation batch) as a function of the rows, the seed
+and the epoch (the tuning network's prior jitter, :mod:`liverseg.prior_jitter`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -77,6 +80,7 @@ def fit(
     desc: str = "training",
     targets: Callable[[Any], Any] | None = None,
     sampler: Callable[[int], np.ndarray] | None = None,
+    augment: Callable[..., Any] | None = None,
 ) -> FitResult:
     """Train ``build()`` on ``train`` = (x, y), choosing the epoch on ``val``, resumably.
 
@@ -100,6 +104,11 @@ def fit(
             of the epoch returning its row order (as many rows as ``train``; rows may repeat),
             e.g. :func:`liverseg.train.slices.balanced_order` for batches rich in a rare
             structure. It must depend on the epoch only, so that a resumed run reads the same.
+        augment: ``None`` or a function ``augment(x, rows, seed=seed, epoch=epoch)`` applied to
+            the ``x`` of each *training* batch (never to ``val``'s): ``rows`` are the batch's
+            row indices in ``train`` (``(B,)`` int64), and it returns the batch's new ``x``,
+            e.g. :func:`liverseg.prior_jitter.prior_augment`. It must depend on its arguments
+            only, row by row, so that a resumed run reads the same.
     Returns:
         :class:`FitResult`; when ``workdir`` holds a finished run, it is loaded, not retrained.
     """
@@ -116,11 +125,11 @@ def fit(
     distribution = data_parallel(settings.devices)
     with distribution.scope() if distribution else contextlib.nullcontext():
         return _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed,
-                    progress, desc, targets, sampler)
+                    progress, desc, targets, sampler, augment)
 
 
 def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, seed, progress,
-         desc, targets, sampler) -> FitResult:
+         desc, targets, sampler, augment=None) -> FitResult:
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(settings.precision)  # for the layers built now only
     try:
@@ -146,7 +155,9 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
         order = (np.random.default_rng((seed, epoch)).permutation(n) if sampler is None
                  else sampler(epoch))
         batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets,
-                          multiple_of=share)
+                          multiple_of=share,
+                          augment=None if augment is None
+                          else functools.partial(augment, seed=seed, epoch=epoch))
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
         row = {"epoch": epoch + 1, "loss": float(fitted.history["loss"][-1])}
         if val_batches is not None:
@@ -217,7 +228,9 @@ class Batches(keras.utils.PyDataset):
     arrays, or anything with ``len()`` and ``[index_array]``), with ``targets`` applied to
     the ``y`` part; the last batch may be smaller. The rows of a batch are read in increasing
     order (sequential reads of a ``np.memmap``) and put back in ``order``'s. Only the batch is
-    in memory: the arrays are never indexed as a whole. ``multiple_of``: every batch's size is
+    in memory: the arrays are never indexed as a whole. ``augment``: ``None`` or a function
+    ``augment(x, rows)`` of a batch's ``x`` and its row indices (``(B,)`` int64) that returns
+    the batch's ``x``. ``multiple_of``: every batch's size is
     a multiple of it (data-parallel training splits each batch evenly between devices), so
     the last ``(n % batch_size) % multiple_of`` rows of ``order`` are left out (other rows
     each epoch when ``order`` is shuffled). ``kwargs`` go to
@@ -229,9 +242,10 @@ class Batches(keras.utils.PyDataset):
     """
 
     def __init__(self, x, y, batch_size: int, order: np.ndarray | None = None,
-                 targets: Callable[[Any], Any] | None = None, multiple_of: int = 1, **kwargs):
+                 targets: Callable[[Any], Any] | None = None, multiple_of: int = 1,
+                 augment: Callable[[Any, np.ndarray], Any] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.x, self.y, self.targets = x, y, targets
+        self.x, self.y, self.targets, self.augment = x, y, targets, augment
         self.batch_size = int(batch_size)
         if self.batch_size % multiple_of:
             raise ValueError(f"batch_size={batch_size} is not a multiple of {multiple_of}")
@@ -254,7 +268,11 @@ class Batches(keras.utils.PyDataset):
         start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
         rows = slice(start, stop) if self.order is None else self.order[start:stop]
         y = _take(self.y, rows)
-        return _take(self.x, rows), (y if self.targets is None else self.targets(y))
+        x = _take(self.x, rows)
+        if self.augment is not None:
+            x = self.augment(x, np.arange(start, stop, dtype=np.int64) if self.order is None
+                             else np.asarray(rows, dtype=np.int64))
+        return x, (y if self.targets is None else self.targets(y))
 
 
 class ConcatenatedRows:

@@ -20,6 +20,10 @@ Each round the current network segments their whole slices; μ = Â / C is then 
 *predicted* share of each tile, and the kept tiles join P with the network's masks S of them
 as labels (the reading of the book's Algorithm 1 chapter).
 
+With ``train.prior_jitter``, the priors of each round's training pairs (never those the
+network segments the patches with, nor the validation ones) are perturbed as the tuner's
+first training's are (:mod:`liverseg.prior_jitter`).
+
 Each round's training is a resumable :func:`liverseg.train.loop.fit` in ``workdir/round-K``;
 the history (Table 5's rows) is ``workdir/history.json``.
 """
@@ -39,6 +43,7 @@ from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
 from liverseg.lesion_synthesis import source_case_id
 from liverseg.predict import predict_tuned
+from liverseg.prior_jitter import prior_augment
 from liverseg.train.loop import ConcatenatedRows, fit
 from liverseg.train.scores import overlap_scores
 
@@ -183,6 +188,7 @@ def self_train(
             workdir / f"round-{iteration}", settings.train, epochs=st.fine_tune_epochs,
             seed=settings.train.seed + iteration, progress=progress,
             desc=f"{desc} self-training round {iteration}", targets=targets,
+            augment=prior_augment(settings.train.prior_jitter),  # training rows only
         )
         model = result.model
         history.append(row(model, iteration, int(len(p_images)) + n_unlabelled, int(len(y)),

@@ -12,7 +12,8 @@ How a patient is scanned follows a :class:`liverseg.config.PhantomConfig` (``con
 profile's ``phantoms`` setting): by default (``None``) the classic phantoms (portal-venous or
 unenhanced, 10–20 HU noise); ``PhantomConfig()`` draws from the realistic mixture of contrast
 phases, noise levels and grains, slice thicknesses, fields of view, beam-hardening streaks and
-metal. One module per concern: ``anatomy`` (body and organs), ``liver``, ``lesions``,
+metal; ``appearance="randomized"`` draws each tissue's HU and texture from wide ranges, with a
+bias field, a gamma and patchy liver enhancement (``appearance``, issue 17). One module per concern: ``anatomy`` (body and organs), ``liver``, ``lesions``,
 ``tissues`` (CT numbers per phase), ``acquisition`` (the grid), ``scanner`` (noise, slice
 profile, streaks, metal), ``render`` (painting and the image), ``phantom`` (one case).
 
@@ -25,11 +26,12 @@ Example::
 
 from liverseg.config import PhantomConfig
 
+from .appearance import Appearance, randomize_appearance
 from .dataset import case_seed, iter_cases, make_dataset
 from .phantom import Phantom, make_case, make_phantom, scan_geometry
 from .tissues import LESION_CONTRAST_HU, TISSUE_HU, Tissue
 
 __all__ = [
-    "LESION_CONTRAST_HU", "TISSUE_HU", "Phantom", "PhantomConfig", "Tissue", "case_seed", "iter_cases",
+    "Appearance", "randomize_appearance", "LESION_CONTRAST_HU", "TISSUE_HU", "Phantom", "PhantomConfig", "Tissue", "case_seed", "iter_cases",
     "make_case", "make_dataset", "make_phantom", "scan_geometry",
 ]

@@ -20,9 +20,10 @@ from liverseg.io import Volume
 
 from .acquisition import Acquisition, sample_acquisition
 from .anatomy import anatomy_layers, sample_frame
+from .appearance import Appearance, draw_appearance, draws_anything, render_with
 from .lesions import Lesion, lesion_count, place_lesions
 from .liver import liver
-from .render import paint, render_hu
+from .render import Scan, paint
 from .scanner import (
     Metal, Streaks, add_artefacts, draw_metal, draw_phase, draw_streaks, noise_grain, slice_sigma,
 )
@@ -34,7 +35,9 @@ from .tissues import LIVER_TISSUES, TISSUE_HU, Tissue
 @dataclasses.dataclass
 class Phantom:
     """A case with what generated it: the tissue map, each tissue's mean HU, the lesions, and
-    what the scanner drew (:mod:`.scanner`)."""
+    what the scanner drew (:mod:`.scanner`); the appearance drawn, if the config asked for one,
+    and the :class:`.render.Scan` that renders the image again
+    (:func:`.appearance.randomize_appearance`)."""
 
     case: Case
     tissues: np.ndarray  # uint8 ids of :class:`Tissue` (lesion k: ``Tissue.LESION + k``)
@@ -49,6 +52,8 @@ class Phantom:
     table: bool = True
     streaks: Streaks | None = None
     metal: Metal | None = None
+    appearance: Appearance | None = None  # drawn when the config asks (:mod:`.appearance`)
+    scan: Scan | None = dataclasses.field(default=None, repr=False)  # to render it again
 
     @property
     def slice_thickness_mm(self) -> float:
@@ -72,6 +77,12 @@ def _anatomy_streams(seed) -> list[np.random.SeedSequence]:
     mode, the vessel tree, the liver's shape; the seed's sixth child, split, so the classic
     draws stay where they were."""
     return np.random.SeedSequence(seed).spawn(6)[5].spawn(3)
+
+
+def _appearance_stream(seed) -> np.random.SeedSequence:
+    """The stream of the appearance settings (issue 17): the seed's seventh child, so that
+    drawing an appearance never moves the classic, scanner or anatomy draws."""
+    return np.random.SeedSequence(seed).spawn(7)[6]
 
 
 def scan_geometry(seed, shape=None, spacing=None, config: PhantomConfig | None = None) -> Acquisition:
@@ -133,17 +144,22 @@ def make_phantom(
         artefacts = functools.partial(add_artefacts, grid=grid, tissues=tissues, frame=frame, streaks=streaks,
                                       metal=metal)
     psf_mm, z_sigma = scan_rng.uniform(*config.psf_mm), slice_sigma(config, acquisition)
-    image = render_hu(
-        tissues, shading, grid, acquisition.spacing, hu, contrast, contrast_hu, noise_rng, noise_hu,
-        psf_mm=psf_mm, slice_sigma=z_sigma, noise_grain=grain, artefacts=artefacts,
-    )
+    scan = Scan(tissues, shading, grid, acquisition.spacing, contrast, contrast_hu, noise_hu, psf_mm=psf_mm,
+                slice_sigma=z_sigma, noise_grain=grain, artefacts=artefacts)
+    appearance = None
+    if draws_anything(config):  # else exactly the classic rendering
+        appearance = draw_appearance(_appearance_stream(seed), config, hu, lesion_list)
+        hu = dict(appearance.hu)
+        image = render_with(scan, appearance, noise_rng)
+    else:
+        image = scan.render(hu, noise_rng)
     label = np.zeros(tissues.shape, np.uint8)
     label[np.isin(tissues, LIVER_TISSUES)] = LIVER
     label[tissues >= Tissue.LESION] = LESION
     volume = Volume.from_canonical(image, acquisition.spacing, acquisition.origin())
     case_id = "phantom-" + "-".join(str(s) for s in np.atleast_1d(seed))
     return Phantom(Case(case_id, volume, label), tissues, hu, phase, lesion_list, acquisition, noise_hu,
-                   correlation_mm, float(psf_mm), z_sigma, table, streaks, metal)
+                   correlation_mm, float(psf_mm), z_sigma, table, streaks, metal, appearance, scan)
 
 
 def make_case(
@@ -173,7 +189,8 @@ def make_case(
             else 1–8, or a multifocal case of ``config.multifocal_count`` lesions and more).
         config: how the patient is scanned and how varied its anatomy is
             (:class:`liverseg.config.PhantomConfig`: phase, noise, slice thickness and profile,
-            field of view, streaks, metal; lesions, vessels, liver shape). ``None``:
+            field of view, streaks, metal; lesions, vessels, liver shape; the randomized
+            appearance and liver perfusion of :mod:`.appearance`). ``None``:
             :meth:`PhantomConfig.classic` (portal-venous or 20 % unenhanced, 10–20 HU noise),
             the phantoms of every chapter so far; ``PhantomConfig()`` is the realistic mixture.
 

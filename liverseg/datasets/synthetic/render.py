@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -70,6 +71,7 @@ def render_hu(
     slice_sigma: float = 0.45,
     noise_grain: tuple[float, float, float] = (0.0, 0.6, 0.6),
     artefacts: Callable[[np.ndarray], None] | None = None,
+    texture_hu: Mapping[int, float] | None = None,
 ) -> np.ndarray:
     """The CT image: tissue means + texture + smooth enhancement variation, blurred by the
     scanner (partial volume), plus quantum noise; float32 rounded to whole HU, as stored CT (int16) reads.
@@ -77,15 +79,16 @@ def render_hu(
     ``slice_sigma``: the slice profile along z (Gaussian sigma, voxels; the default, about one
     slice spacing wide, is the classic phantoms'); ``noise_grain``: the Gaussian (voxels per
     axis) that correlates the noise; ``artefacts(image)`` adds streaks or metal in place, after
-    the blur and before the noise (:mod:`.scanner`).
+    the blur and before the noise (:mod:`.scanner`); ``texture_hu``: the texture's sd (HU) per
+    tissue (``None``: :data:`.tissues.TEXTURE_HU`); lesions take the liver's.
     """
     spacing = np.asarray(spacing, float)
     image = lookup_table(hu)[tissues]
     for window, mask, offsets, tissue in shading:
         region = image[window]
         region[mask] += np.where(tissues[window][mask] == tissue, offsets, 0)  # unless painted over since
-    texture_hu = lookup_table(TEXTURE_HU)
-    texture_hu[Tissue.LESION :] = TEXTURE_HU[Tissue.LIVER]
+    texture_hu = lookup_table(TEXTURE_HU if texture_hu is None else texture_hu)
+    texture_hu[Tissue.LESION :] = texture_hu[Tissue.LIVER]
     texture = unit_noise(rng, tissues.shape, texture_mm / spacing)
     image += texture * texture_hu[tissues]
     image += np.float32(600) * ((texture > 2.3) & (tissues == Tissue.LUNG))  # lung vessels
@@ -102,3 +105,45 @@ def render_hu(
     image += np.float32(noise_hu) * unit_noise(rng, tissues.shape, noise_grain)
     np.clip(image, -1024, 3071, out=image)
     return np.rint(image, out=image)
+
+
+@dataclasses.dataclass
+class Scan:
+    """Everything :func:`render_hu` takes for one phantom besides the tissues' mean HU and the
+    random stream: kept with the phantom so that its image can be rendered again with another
+    appearance (:mod:`.appearance`) without painting the anatomy anew."""
+
+    tissues: np.ndarray
+    shading: Shading
+    grid: Grid
+    spacing: tuple[float, float, float]
+    contrast: SmoothField
+    contrast_hu: float
+    noise_hu: float
+    psf_mm: float
+    slice_sigma: float
+    noise_grain: tuple[float, float, float]
+    artefacts: Callable[[np.ndarray], None] | None = None
+
+    def render(
+        self,
+        hu: Mapping[int, float],
+        rng: np.random.Generator,
+        texture_hu: Mapping[int, float] | None = None,
+        shading: Shading = (),
+        after_blur: Callable[[np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """The image (:func:`render_hu`) for ``hu``, drawing texture and noise from ``rng``;
+        ``shading`` adds offsets to the phantom's own, ``after_blur(image)`` changes the blurred
+        image in place after the artefacts and before the noise."""
+        artefacts = self.artefacts
+        if after_blur is not None:
+            def artefacts(image, own=self.artefacts):
+                if own is not None:
+                    own(image)
+                after_blur(image)
+        return render_hu(
+            self.tissues, list(self.shading) + list(shading), self.grid, self.spacing, hu, self.contrast,
+            self.contrast_hu, rng, self.noise_hu, psf_mm=self.psf_mm, slice_sigma=self.slice_sigma,
+            noise_grain=self.noise_grain, artefacts=artefacts, texture_hu=texture_hu,
+        )
