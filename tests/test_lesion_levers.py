@@ -100,6 +100,13 @@ def test_demo_trains_the_ladders_top_rung_and_the_paper_profile_does_not():
     top = LEVERS[-1].changes
     assert demo.replace(**top) == demo  # demo's lesion section already sets every lever
     assert paper.replace(**top) != paper
+    # and the ladder's first rung is the paper's lesion stage on demo too: the liver's input,
+    # widths and out-of-fold priors, whatever demo's own lesion section says
+    first = demo.replace(**LEVERS[0].changes).stage("lesion")
+    liver = demo.stage("liver")
+    assert (first.image_size, first.tuning.base_filters, first.train.prior_folds) == (
+        liver.image_size, liver.tuning.base_filters, liver.train.prior_folds)
+    assert not first.lesion.synthesis.share and not first.lesion.synthesis.validation
     stage = demo.stage("lesion")
     assert (stage.image_size, stage.tuning.base_filters, stage.train.prior_folds) == (128, 8, 1)
     assert demo.stage("liver").image_size == 64  # the liver networks keep their input

@@ -38,11 +38,14 @@ from liverseg.experiments.tables import describe_difference, mean_sd
 from liverseg.io.atomic import atomic_write_text
 from liverseg.metrics import lesion_detection
 
-#: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung
+#: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung;
+#: the first rung resets every lever the ladder studies, whatever the profile's lesion section
+#: sets (``demo``'s is the top rung), and leaves the budget (epochs, patience) to the profile
 PAPER = {"lesion.prior_mode": "bbox", "lesion.prior_keep_largest": True,
          "lesion.loss_scheme": None, "lesion.positive_weight": 1.0, "lesion.dice_over": "sample",
          "lesion.positive_share": 0.0, "lesion.empty_slice_fraction": None,
-         "lesion.synthesis.share": 0.0}
+         "lesion.synthesis.share": 0.0, "lesion.synthesis.validation": False,
+         "lesion.prior_folds": None, "lesion.image_size": None, "lesion.base_filters": None}
 WEIGHTED = {**PAPER, "lesion.prior_mode": "boxes", "lesion.prior_keep_largest": False,
             "lesion.loss_scheme": "uniform", "lesion.positive_weight": 10.0,
             "lesion.dice_over": "batch"}

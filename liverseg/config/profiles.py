@@ -1,0 +1,318 @@
+"""The whole settings tree (:class:`Profile`), the lesion stage's section, and the named
+profiles ``smoke``, ``demo`` and ``paper``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from liverseg.config._base import DATASETS, EXECUTION_ONLY, PRIOR_MODES, STRUCTURES, _Serializable
+from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
+                                      PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
+                                      TuningConfig)
+from liverseg.config.phantoms import PhantomConfig
+from liverseg.crf import CRFParams
+from liverseg.datasets.planes import PLANES
+from liverseg.lesion_synthesis import SynthesisConfig
+from liverseg.preprocess import PreprocessConfig
+
+
+@dataclass
+class LesionConfig(_Serializable):
+    """The lesion networks' own settings, where they differ from the liver's.
+
+    The paper runs "the same cascade" for the lesions; the systems that find lesions give
+    their second stage its own input size, sampling and loss (Christ et al.'s 388² liver box,
+    H-DenseUNet's tumour-centred crops), so the lesion stage starts from the liver's settings
+    and this section changes some of them: each field left ``None`` is the liver's.
+    :meth:`Profile.stage` applies it (``settings.stage("lesion")``). The ROI prior of the
+    lesion localizer keeps every component, a box around each (``prior_mode="boxes"``,
+    ``prior_keep_largest=False``): the liver is one organ, but a liver may hold many lesions,
+    and one box over the largest would hide the others from the tuner. ``image_size`` is the
+    lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
+    ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
+    of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
+    in-sample priors, where weak fold localizers may cover few lesions). ``synthesis`` joins
+    the lesion stage's training volumes by synthetic copies with lesions inserted into their
+    livers (:mod:`liverseg.lesion_synthesis`, drawn once per copy, not anew every epoch).
+    """
+
+    image_size: Optional[int] = None
+    base_filters: Optional[int] = None
+    learning_rate: Optional[float] = None
+    batch_size: Optional[int] = None
+    epochs: Optional[int] = None
+    early_stopping_patience: Optional[int] = None
+    empty_slice_fraction: Optional[float] = None
+    loss_scheme: Optional[str] = None
+    positive_weight: Optional[float] = None
+    dice_over: Optional[str] = None
+    positive_share: Optional[float] = None
+    prior_folds: Optional[int] = None
+    prior_mode: Optional[str] = "boxes"
+    prior_keep_largest: Optional[bool] = False
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+
+    _nested = {"synthesis": SynthesisConfig}
+
+    #: where each override lands in the settings tree
+    TARGETS = {
+        "image_size": ("image_size", "localization.image_size", "tuning.image_size"),
+        "base_filters": ("localization.base_filters", "tuning.base_filters"),
+        **{name: (f"train.{name}",) for name in (
+            "learning_rate", "batch_size", "epochs", "early_stopping_patience",
+            "empty_slice_fraction", "loss_scheme", "positive_weight", "dice_over",
+            "positive_share", "prior_folds")},
+        "prior_mode": ("prior.mode",),
+        "prior_keep_largest": ("prior.keep_largest",),
+    }
+
+    @classmethod
+    def applied(cls, synthesis: SynthesisConfig | None = None) -> "LesionConfig":
+        """A section with no override left (what a stage keeps once they are applied)."""
+        return cls(**{name: None for name in cls.TARGETS},
+                   synthesis=synthesis or SynthesisConfig())
+
+    @classmethod
+    def before_it_existed(cls) -> "LesionConfig":
+        """The lesion stage of a settings tree saved before this section: the liver's
+        settings throughout, one box over the largest lesion component."""
+        return cls(prior_mode=None, prior_keep_largest=None)
+
+    def __post_init__(self):
+        if self.prior_mode not in (None, *PRIOR_MODES):
+            raise ValueError(f"lesion.prior_mode must be one of {PRIOR_MODES} or None, "
+                             f"got {self.prior_mode!r}")
+
+    def changes(self) -> dict[str, Any]:
+        """``Profile.replace`` keys of the overrides that are set."""
+        return {target: getattr(self, name) for name, targets in self.TARGETS.items()
+                for target in targets if getattr(self, name) is not None}
+
+
+@dataclass
+class ExperimentConfig(_Serializable):
+    """How the experiment chapters compare settings (:mod:`liverseg.experiments`).
+
+    Each variant is trained once per seed in ``seeds`` (``train.seed``) on the same split and
+    scored on the test patients along ``plane`` (the paper's Tables 3–5 are axial).
+    ``test_phantoms`` (synthetic data only): this many more phantoms, from another seed than
+    the training data, join the split's test patients — a 70/20/10 split of a dozen phantoms
+    tests on one patient, and held-out phantoms cost only inference. ``system_planes``: the
+    planes of the results chapter's whole system (liver and lesion cascades); ``None``: every
+    plane of the profile (``smoke`` keeps the lesion cascade on the axial plane alone, to stay
+    within the test suite's time).
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    plane: str = "axial"
+    test_phantoms: int = 0
+    system_planes: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("experiments.seeds must name at least one seed")
+        if self.plane not in PLANES:
+            raise ValueError(f"experiments.plane must be one of {PLANES}, got {self.plane!r}")
+        if self.test_phantoms < 0:
+            raise ValueError(f"experiments.test_phantoms must be >= 0, got {self.test_phantoms}")
+        bad = [p for p in self.system_planes or () if p not in PLANES]
+        if bad or self.system_planes == ():
+            raise ValueError(f"experiments.system_planes must be None or planes of {PLANES}, "
+                             f"got {self.system_planes}")
+
+
+@dataclass
+class Profile(_Serializable):
+    """Every setting a run depends on; saved with every model folder and results file."""
+
+    name: str
+    image_size: int
+    n_cases: Optional[int]  # None: every case of the dataset
+    dataset: str = "synthetic"  # "synthetic", "lits" or "ircadb"
+    planes: tuple[str, ...] = ("axial", "coronal", "sagittal")
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    localization: LocalizationConfig = field(default_factory=LocalizationConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    patches: PatchConfig = field(default_factory=PatchConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
+    phantoms: PhantomConfig = field(default_factory=PhantomConfig)
+    lesion: LesionConfig = field(default_factory=LesionConfig)
+
+    def __post_init__(self):
+        for sub in (self.localization, self.tuning):
+            if sub.image_size != self.image_size:
+                raise ValueError(
+                    f"profile {self.name!r}: {type(sub).__name__}.image_size={sub.image_size} "
+                    f"differs from the profile's image_size={self.image_size}"
+                )
+        bad = [p for p in self.planes if p not in PLANES]
+        if bad or not self.planes:
+            raise ValueError(f"planes must be a non-empty subset of {PLANES}, got {self.planes}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.self_training.unlabelled_phantoms and self.dataset != "synthetic":
+            raise ValueError("self_training.unlabelled_phantoms adds phantoms: synthetic data "
+                             "only (use self_training.unlabelled_share on a real dataset)")
+        for level in self.patches.levels:
+            if self.image_size % 2 ** (level - 1):
+                raise ValueError(f"image_size={self.image_size} cannot be cut at patch level {level}")
+        if self.lesion.changes():
+            try:
+                self.stage("lesion")
+            except ValueError as error:
+                raise ValueError(f"profile {self.name!r}, lesion section: {error}") from None
+
+    _nested = {
+        "preprocess": PreprocessConfig, "localization": LocalizationConfig,
+        "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
+        "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
+        "inference": InferenceConfig, "experiments": ExperimentConfig, "phantoms": PhantomConfig,
+        "lesion": LesionConfig,
+    }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+        """A saved settings tree back as a profile. A tree saved before the ``phantoms``
+        section existed was made with the classic phantoms, so it reads back with those, not
+        with today's default mixture."""
+        if "phantoms" not in data:
+            data = {**data, "phantoms": PhantomConfig.classic().to_dict()}
+        if "lesion" not in data:
+            data = {**data, "lesion": LesionConfig.before_it_existed().to_dict()}
+        return super().from_dict(data)
+
+    def learned_settings(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the settings that change only where a run is computed
+        (:data:`EXECUTION_ONLY`): what a trained network or a number depends on, so two runs
+        on different hardware share their stored networks and may resume each other."""
+        data = self.to_dict()
+        for dotted in EXECUTION_ONLY:
+            *path, last = dotted.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            del node[last]
+        return data
+
+    @property
+    def phantom_shape(self) -> tuple[int, int, int]:
+        """``(z, y, x)`` voxels of a synthetic case: ``image_size / 2`` slices of
+        ``phantoms.matrix`` (default ``image_size``) pixels squared."""
+        matrix = self.phantoms.matrix or self.image_size
+        return (self.image_size // 2, matrix, matrix)
+
+    def stage(self, structure: str) -> "Profile":
+        """The settings the networks of one structure train and segment with.
+
+        ``"liver"``: this profile with an empty ``lesion`` section (the liver networks depend
+        on no lesion setting, so changing one never retrains them). ``"lesion"``: the lesion
+        section's overrides applied (:meth:`LesionConfig.changes`), which it then keeps only
+        for what is the lesion stage's alone (``synthesis``). The data — which cases, the
+        phantoms' size — always come from the profile itself, not from a stage.
+        """
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        if structure == "liver":
+            return self.replace(lesion=LesionConfig.applied())
+        return self.replace(**self.lesion.changes(),
+                            lesion=LesionConfig.applied(self.lesion.synthesis))
+
+    def for_dataset(self, dataset: str) -> "Profile":
+        """This profile on ``dataset`` (``"synthetic"``, ``"lits"``, ``"ircadb"``); a real dataset
+        gets no held-out phantoms (``experiments.test_phantoms`` = 0)."""
+        changes: dict[str, Any] = {"dataset": dataset}
+        if dataset != "synthetic":
+            changes["experiments.test_phantoms"] = 0
+        return self.replace(**changes)
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some top-level fields or dotted sub-fields changed.
+
+        ``p.replace(**{"train.epochs": 3, "planes": ("axial",)})``.
+        """
+        data = self.to_dict()
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            if last not in node:
+                raise ValueError(f"profile has no setting {key!r}")
+            node[last] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        return Profile.from_dict(data)
+
+
+def _smoke() -> Profile:
+    size = 64
+    return Profile(
+        name="smoke",
+        image_size=size,
+        n_cases=5,
+        planes=("axial", "coronal", "sagittal"),
+        localization=LocalizationConfig(image_size=size, base_filters=8, depth=3),
+        tuning=TuningConfig(
+            image_size=size, base_filters=8, depth=3, dilation_rates=(1, 2), patch_levels=(2, 3),
+            aspp_filters=8, aspp_rates=(2, 4, 6),
+        ),
+        # CRF distances are pixels: 1/8 of the paper's 512-pixel settings at 64 pixels
+        prior=PriorConfig(margin=2, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=2.5)),
+        train=TrainConfig(learning_rate=3e-3, batch_size=8, epochs=20, early_stopping_patience=4,
+                          prior_folds=1),
+        patches=PatchConfig(levels=(2, 3)),
+        self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
+        experiments=ExperimentConfig(seeds=(0,), test_phantoms=2, system_planes=("axial",)),
+        phantoms=PhantomConfig.classic(),  # the book's numbers rest on these phantoms
+        lesion=LesionConfig(epochs=3),  # the lesion chapter trains four cascades
+    )
+
+
+def _demo() -> Profile:
+    # What `make book` renders: three seeds of every experiment in about two hours on a 2-core
+    # machine, so the slices stay at 64 pixels and the networks grow instead.
+    size = 64
+    return Profile(
+        name="demo",
+        image_size=size,
+        n_cases=10,
+        localization=LocalizationConfig(image_size=size, base_filters=16, depth=4),
+        tuning=TuningConfig(
+            image_size=size, base_filters=16, depth=4, patch_levels=(2, 3, 4),
+            aspp_filters=32, aspp_rates=(2, 4, 6),
+        ),
+        prior=PriorConfig(margin=2, crf=CRFParams(gaussian_sxy=1.0, bilateral_sxy=2.5)),
+        train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=20, early_stopping_patience=4),
+        self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
+        experiments=ExperimentConfig(test_phantoms=4),
+        # the realistic mixture (PhantomConfig()): the book ships networks trained on it
+        # the lesion stage of the "Finding lesions" ladder's top rung (`closer_view`): on `demo`
+        # the paper's lesion stage found no lesion (global Dice 0.08 ± 0.13, 3 seeds)
+        lesion=LesionConfig(image_size=128, base_filters=8, loss_scheme="uniform",
+                            positive_weight=10.0, dice_over="batch", positive_share=0.5,
+                            empty_slice_fraction=1.0, prior_folds=1,
+                            synthesis=SynthesisConfig(share=0.9, validation=True)),
+    )
+
+
+def _paper() -> Profile:
+    return Profile(name="paper", image_size=512, n_cases=None, dataset="lits")
+
+
+_PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
+PROFILE_NAMES = tuple(_PROFILES)
+
+
+def profile(name: str) -> Profile:
+    """A fresh :class:`Profile` named ``smoke``, ``demo`` or ``paper``."""
+    try:
+        return _PROFILES[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r}; valid profiles: {', '.join(PROFILE_NAMES)}"
+        ) from None
