@@ -35,7 +35,8 @@ slice read twice in one epoch, as ``train.positive_share`` may, is perturbed ali
 Only :func:`liverseg.train.loop.fit`'s training batches are perturbed (its ``augment``);
 validation, test and inference priors never are. Settings:
 :class:`PriorJitterConfig`, the ``train.prior_jitter`` section of the settings tree (off by
-default). Reasoning: the tuning network chapter of the book, issue 17.
+default). Why: issue 17 (a tuner that can disagree with its prior); the book does not yet
+measure it.
 """
 
 from __future__ import annotations
