@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
-from unittest import mock
 
 from liverseg.errors import LiversegError, MissingExtraError, MissingFileError
 from liverseg.io.atomic import atomic_write_text
@@ -120,7 +119,6 @@ def reproduce(
                   "backend": backend, "run_dir": str(out)}
     (out / "book").mkdir(parents=True, exist_ok=True)
     (out / DONE).mkdir(exist_ok=True)
-    env = {"LIVERSEG_PROFILE": profile, "KERAS_BACKEND": backend}
     summary = {"run": str(out), "parameters": parameters, "chapters": {}}
     for chapter in found:
         target = out / "book" / chapter.source.name
@@ -136,18 +134,17 @@ def reproduce(
         tic = time.perf_counter()
         if progress:
             print(f"liverseg reproduce: {chapter.name} ({profile}, {dataset})", file=sys.stderr)
-        with mock.patch.dict(os.environ, env):  # for the kernels started inside
-            try:
-                papermill.execute_notebook(
-                    str(chapter.source), str(target), parameters=parameters,
-                    cwd=str(out / "book"), kernel_name="python3", progress_bar=progress,
-                    execution_timeout=timeout, log_output=False,
-                )
-            except papermill.PapermillExecutionError as error:
-                raise ChapterError(
-                    f"chapter {chapter.name!r} stopped at {_failed_cell(target)}: "
-                    f"{error.ename}: {error.evalue} (executed notebook: {target})",
-                    chapter.source) from None
+        try:  # the parameters, not the environment, decide the chapter's run
+            papermill.execute_notebook(
+                str(chapter.source), str(target), parameters=parameters,
+                cwd=str(out / "book"), kernel_name="python3", progress_bar=progress,
+                execution_timeout=timeout, log_output=False,
+            )
+        except papermill.PapermillExecutionError as error:
+            raise ChapterError(
+                f"chapter {chapter.name!r} stopped at {_failed_cell(target)}: "
+                f"{error.ename}: {error.evalue} (executed notebook: {target})",
+                chapter.source) from None
         _hide_injected_parameters(target)
         seconds = round(time.perf_counter() - tic, 1)
         atomic_write_text(stamp, json.dumps({"key": key, "seconds": seconds}, indent=1))

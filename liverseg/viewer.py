@@ -235,6 +235,31 @@ class SliceViewer(widgets.VBox):
         self.image_widget.value = buffer.getvalue()
 
 
+def preprocessing_steps(case, config=None, *, figsize=(11.0, 3.6)):
+    """The axial slice through the middle of a case's liver three ways: HU over [−1000, 1000],
+    clipped to the window of ``config`` (a :class:`~liverseg.preprocess.PreprocessConfig`;
+    default the paper's), and fully preprocessed (window, median filter, z-score) as the
+    networks see it. Returns a figure made without pyplot, as :func:`static_views`."""
+    from liverseg.preprocess import PreprocessConfig, preprocess, window
+
+    config = config or PreprocessConfig()
+    hu = np.asarray(case.image.array, np.float32)
+    liver = np.nonzero(np.asarray(case.label) >= LIVER)[0]
+    if not len(liver):
+        raise InvalidDataError(f"case {case.case_id} has no liver to centre the slice on")
+    k = int(np.median(liver))
+    low, high = config.window or (float(hu.min()), float(hu.max()))
+    panels = [(hu[k], "HU, full range", {"vmin": -1000, "vmax": 1000}),
+              (window(hu[k], low, high), f"window [{low:g}, {high:g}]", {}),
+              (preprocess(hu, config, source=case.image.path)[k], "window, median, z-score", {})]
+    fig = NotebookFigure(figsize=figsize, dpi=100, layout="constrained")
+    for ax, (image, title, scale) in zip(fig.subplots(1, 3), panels):
+        ax.imshow(image, cmap="gray", **scale)
+        ax.set_title(title)
+        ax.axis("off")
+    return fig
+
+
 def _prepare(image, reference, prediction, spacing, window) -> _Volumes:
     """Unwrap and check the inputs (module doc)."""
     if hasattr(image, "image") and hasattr(image, "label"):  # a Case

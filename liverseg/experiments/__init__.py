@@ -16,10 +16,12 @@ _EXPORTS = {
     "store": ("Data", "Trained", "compare", "front_folder", "front_key", "prepare",
                 "rounds_key", "train_variant", "tuner_folder", "tuner_key"),
     "plots": ("rounds_plot", "strip_plot"),
-    "tables": ("default_sentence", "describe_difference", "mean_sd", "reading_outcome",
-               "reading_verdict", "rounds_table", "summary_table"),
-    "volumes": ("compare_crf", "compare_fusions", "compare_postprocessing",
-                "plane_model_folder", "plane_probabilities"),
+    "self_training": ("kept_round", "kept_rounds", "round_gain", "rounds_glue",
+                      "unlabelled_changes", "unlabelled_glue", "unlabelled_summary"),
+    "tables": ("default_sentence", "describe_difference", "markdown_table", "mean_sd",
+               "reading_outcome", "reading_verdict", "rounds_table", "summary_table"),
+    "volumes": ("box_table", "cleanup_figure", "compare_crf", "compare_fusions",
+                "compare_postprocessing", "plane_model_folder", "plane_probabilities"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 

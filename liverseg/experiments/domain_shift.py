@@ -74,6 +74,11 @@ TEST_FAMILIES = ("classic", "shifted")
 NETWORKS = ("localizer", "cascade")
 LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
           "shifted": "shifted phantoms"}
+#: The knobs :func:`families_table` shows: the acquisition knobs the shift moves, then the
+#: shape knobs of :data:`SHAPE_SHIFT`.
+TABLE_KNOBS = ("phases", "phase_weights", "noise_hu", "noise_correlation_mm", "slice_profile",
+               "slice_thickness_mm", "fov_margin", "streak_probability", "metal_probability",
+               *SHAPE_SHIFT)
 
 
 def families(shifted: PhantomConfig = SHIFTED,
@@ -87,6 +92,37 @@ def families(shifted: PhantomConfig = SHIFTED,
 def cell(train: str, test: str) -> str:
     """The variant name of one cell of the 2 × 2 table: ``"{train}_on_{test}"``."""
     return f"{train}_on_{test}"
+
+
+def cell_labels(tests: Sequence[str] = TEST_FAMILIES,
+                trains: Sequence[str] = TRAIN_FAMILIES) -> dict[str, str]:
+    """``"classic → shifted"`` for each cell ``cell(train, test)``: the row labels of the
+    chapter's tables and plots (``tests``: ``(dataset,)`` for :func:`real_scans`' cells)."""
+    return {cell(train, test): f"{train} → {test}" for train in trains for test in tests}
+
+
+def phantom_settings(settings: Profile) -> Profile:
+    """The synthetic settings the experiment trains with, whatever dataset ``settings`` is on:
+    the same profile on phantoms (with its held-out test phantoms, which a real dataset's
+    settings drop) and without self-training, as the networks the chapters share
+    (:data:`~liverseg.experiments.chapter.SHARED_NETWORKS`), so that the classic localizers
+    are read back from the store."""
+    from liverseg.config import profile
+    from liverseg.experiments.chapter import SHARED_NETWORKS
+
+    return profile(settings.name).for_dataset("synthetic").replace(**SHARED_NETWORKS)
+
+
+def families_table(phantoms: Mapping[str, PhantomConfig],
+                   knobs: Sequence[str] = TABLE_KNOBS) -> str:
+    """A Markdown table of how each family scans its patients: one row per knob of ``knobs``
+    that every family has (a shape knob only where the generator has it), one column per
+    family."""
+    from liverseg.experiments.tables import markdown_table
+
+    rows = [[f"`{knob}`", *(getattr(family, knob) for family in phantoms.values())]
+            for knob in knobs if all(hasattr(family, knob) for family in phantoms.values())]
+    return markdown_table(["setting", *phantoms], rows)
 
 
 def phantoms_key(phantoms: PhantomConfig) -> str:
@@ -342,6 +378,47 @@ def gaps(comparison: Comparison, reference: str = "classic", target: str = "shif
         structure=comparison.structure, seeds=comparison.seeds,
         variants={train: {"gap": f"{reference} − {target}"} for train in trains}, runs=runs,
         split=comparison.split, settings=comparison.settings, seconds=0.0)
+
+
+def own_family(comparison: Comparison, metric: str = "dice") -> dict[str, dict]:
+    """Per training family, the :func:`~liverseg.experiments.spread` over seeds of its
+    networks' ``metric`` on their own family's test phantoms (each run's ``own_family``)."""
+    from liverseg.experiments.comparison import spread
+
+    trains = dict.fromkeys(v["train"] for v in comparison.variants.values())
+    return {train: spread([run["own_family"][metric]
+                           for run in comparison.runs_of(cell(train, TEST_FAMILIES[0]))])
+            for train in trains}
+
+
+def summarize(comparison: Comparison, gap: Comparison | None = None,
+              phantoms: Mapping[str, PhantomConfig] | None = None) -> tuple[dict, dict]:
+    """The chapter's numbers on Dice, as ``(glued, saved)``.
+
+    ``glued``: the texts its prose glues — ``dice_{cell}`` (mean over seeds),
+    ``gap_{train}`` (the gap's mean ± sd, signed), ``own_randomized`` (the randomized network
+    on its own family) and ``gap_difference`` (gap(classic) − gap(randomized), paired by seed,
+    with its verdict on the noise). ``saved``: what its results file keeps beside the
+    comparison — ``gaps`` (the gaps' summary), ``gap_difference``, ``own_family`` and, given
+    ``phantoms``, ``families`` (each family's settings). ``gap``: :func:`gaps` of
+    ``comparison`` when already computed.
+    """
+    from liverseg.experiments.tables import describe_difference, mean_sd
+
+    gap = gaps(comparison) if gap is None else gap
+    summary, gap_summary = comparison.summary(), gap.summary()
+    own = own_family(comparison)
+    difference = gap.difference(*TRAIN_FAMILIES)
+    glued = {f"dice_{name}": f"{summary[name]['dice']['mean']:.3f}"
+             for name in comparison.variants}
+    glued.update({f"gap_{train}": mean_sd(gap_summary[train]["dice"], signed=True)
+                  for train in gap.variants})
+    glued["own_randomized"] = f"{own['randomized']['mean']:.3f}"
+    glued["gap_difference"] = describe_difference(difference)
+    saved = {"gaps": gap_summary, "gap_difference": difference, "own_family": own}
+    if phantoms is not None:
+        saved["families"] = {name: dataclasses.asdict(family) for name, family in phantoms.items()}
+    return glued, saved
 
 
 def table_2x2(comparison: Comparison, metric: str = "dice") -> str:

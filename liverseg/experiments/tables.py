@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from liverseg.experiments.comparison import Comparison, spread
 
 LABELS = {"accuracy": "accuracy", "dice": "Dice", "iou": "IoU", "miou": "mIoU"}
 
 
-def mean_sd(cell: Mapping, digits: int = 3) -> str:
-    """``"0.912 ± 0.013"`` of a :func:`~liverseg.experiments.spread` cell (no ± for one seed)."""
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence], right: Sequence[int] = ()) -> str:
+    """A Markdown table of ``rows`` (each a sequence of cells, formatted with ``str``) under
+    ``columns``; the columns at the indices ``right`` are right-aligned (numbers)."""
+    rule = ["---:" if i in right else "---" for i in range(len(columns))]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_sd(cell: Mapping, digits: int = 3, signed: bool = False) -> str:
+    """``"0.912 ± 0.013"`` of a :func:`~liverseg.experiments.spread` cell (no ± for one seed);
+    ``signed``: the mean with its sign (``"+0.012 ± 0.004"``), for a difference."""
     if not cell["n"]:
         return "–"
+    mean = f"{cell['mean']:{'+' if signed else ''}.{digits}f}"
     if cell["n"] == 1:
-        return f"{cell['mean']:.{digits}f}"
-    return f"{cell['mean']:.{digits}f} ± {cell['sd']:.{digits}f}"
+        return mean
+    return f"{mean} ± {cell['sd']:.{digits}f}"
 
 
 def summary_table(
@@ -37,7 +48,7 @@ def summary_table(
         if paper:
             header.append(f"{LABELS.get(metric, metric)} (paper)")
     header += ["collapsed", "seeds"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name, row in summary.items():
         cells = [labels.get(name, name)]
         for metric in metrics:
@@ -45,8 +56,8 @@ def summary_table(
             if paper:
                 cells.append(_paper_value(paper, (paper_columns or {}).get(name), metric))
         cells += [f"{row['collapse_rate'] * row['seeds']:.0f} / {row['seeds']}", str(row["seeds"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def _paper_value(paper: Mapping, column: str | None, metric: str) -> str:
@@ -130,7 +141,7 @@ def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = N
     n_rounds = max(len(run["self_training"]) for run in runs)
     header = ["N"] + [f"{LABELS.get(m, m)} {subset}" for m in metrics for subset in ("val", "test")]
     header += ["patches added", "pseudo-label Dice", "kept"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for n in range(n_rounds):
         rows = [run["self_training"][n] for run in runs if len(run["self_training"]) > n]
         cells = [str(n)]
@@ -144,5 +155,5 @@ def rounds_table(comparison: Comparison, variant: str, paper: Mapping | None = N
         cells.append(mean_sd(spread([row["patches_added"] for row in rows]), digits=0))
         cells.append(mean_sd(spread(pseudo)) if pseudo else "–")
         cells.append(f"{sum(bool(row.get('kept')) for row in rows)} / {len(rows)}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return markdown_table(header, table)

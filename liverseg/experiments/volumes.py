@@ -217,6 +217,56 @@ def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | 
     return comparison, boxes
 
 
+def box_table(boxes: Mapping[str, Sequence[Mapping]]) -> str:
+    """Markdown of :func:`compare_crf`'s box priors: per prior, the share of the liver inside
+    the box and the box's area over the liver's, mean ± sd over seeds."""
+    from liverseg.experiments.comparison import spread
+    from liverseg.experiments.tables import markdown_table, mean_sd
+
+    rows = [[name, mean_sd(spread([row["recall"] for row in per_seed])),
+             mean_sd(spread([row["area_ratio"] for row in per_seed]), 2)]
+            for name, per_seed in boxes.items()]
+    return markdown_table(["box prior", "liver inside the box", "box area / liver area"], rows)
+
+
+def cleanup_figure(store: str | Path, settings: Profile, seed: int, *, data_dir=None,
+                   progress: bool = True):
+    """The post-processing of one test volume, drawn: the soft-voted probability, its
+    threshold and the cleaned mask (largest component, holes filled) with the removed voxels
+    in red, on the axial slice that loses most (or, if nothing is removed, shows most liver).
+
+    Returns the figure and ``{"case", "slice", "removed_voxels"}`` (voxels removed in the
+    whole volume). Uses the networks of ``seed`` (:func:`plane_model_folder`).
+    """
+    from liverseg.figures import NotebookFigure
+    from liverseg.inference.fusion import soft_vote
+    from liverseg.inference.volume import Segmenter
+
+    seeded = settings.replace(**{"train.seed": int(seed)})
+    model_dir, data = plane_model_folder(store, seeded, data_dir=data_dir, progress=progress)
+    case = data.test_cases[0]
+    planes = plane_probabilities(Segmenter(model_dir, progress=False), case,
+                                 model_dir / "probabilities")
+    probability = soft_vote(list(planes.values()))
+    raw = probability > settings.inference.threshold
+    cleaned = fill_holes(largest_component(raw), per_slice=settings.inference.fill == "slice")
+    removed = raw & ~cleaned
+    k = int(np.argmax((removed if removed.any() else raw).sum(axis=(1, 2))))
+    figure = NotebookFigure(figsize=(11, 3.6))
+    axes = figure.subplots(1, 3)
+    axes[0].imshow(probability[k], cmap="magma", vmin=0, vmax=1)
+    axes[0].set_title("(a) fused probability")
+    axes[1].imshow(raw[k], cmap="gray")
+    axes[1].set_title("thresholded")
+    axes[2].imshow(cleaned[k], cmap="gray")
+    axes[2].contour(removed[k], levels=[0.5], colors="red", linewidths=0.8)
+    axes[2].set_title("(b) after the clean-up (red: removed)")
+    for ax in axes:
+        ax.contour(np.asarray(case.label)[k] >= LIVER, levels=[0.5], colors="lime", linewidths=0.7)
+        ax.axis("off")
+    return figure, {"case": case.case_id, "slice": k, "removed_voxels": int(removed.sum())}
+
+
 def _slice_run(name, seed, masks, target, case_ids) -> dict:
     return {"variant": name, "seed": int(seed), **per_case_run(masks, target, case_ids),
             "val": None}
