@@ -6,7 +6,7 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-tests test-unit test-jax test-book book clean
+.PHONY: install test test-fast test-tests test-unit test-jax test-book test-nbval book clean
 
 install: $(STAMP)
 
@@ -40,6 +40,18 @@ test-jax: install test-unit
 test-book: install
 	rm -rf $(BOOK_OUT)/smoke
 	$(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(BOOK_OUT)/smoke -q
+
+## make test-nbval: every chapter executed by test-book runs again with nbval and must print
+## what it printed then (networks come from the store; times and addresses are sanitized), so a
+## chapter whose numbers do not reproduce fails.
+test-nbval: install
+	test -d $(BOOK_OUT)/smoke/book || $(MAKE) --no-print-directory test-book
+	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval/sanitize.cfg $(BOOK_OUT)/smoke/book
+
+## make test-fast: the unit tests without the slow ones (no chapter, no JAX lane).
+test-fast: install
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests
 
 ## make book: set up, run every chapter on the built-in synthetic data, render the book. The run
 ## folder keeps the trained networks: a second `make book` only re-runs changed chapters.

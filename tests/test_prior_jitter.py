@@ -182,11 +182,13 @@ def test_bad_settings_are_refused_naming_them():
 
 def test_default_off_leaves_the_store_keys_as_before_and_on_retrains_the_tuner_only():
     store = importlib.import_module("liverseg.experiments.store")
+    from liverseg.config.stages import stage_tree
+
     base = profile("smoke")
     assert base.train.prior_jitter == PriorJitterConfig() and not base.train.prior_jitter.active
     assert prior_augment(base.train.prior_jitter) is None  # fit reads its batches as before
-    for tree in (store._run_settings(base), store._tuner_settings(base),
-                 store._front_settings(base)):
+    for stage in ("localizer", "tuner", "rounds"):
+        tree = stage_tree(base, stage)
         assert "prior_jitter" not in json.dumps(tree)  # the default: the keys of earlier runs
     jittered = base.replace(**{"train.prior_jitter.share": 0.3})
     assert store.front_key(jittered) == store.front_key(base)  # the localizer and its priors

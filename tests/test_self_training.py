@@ -255,16 +255,13 @@ def test_unlabelled_patients_labels_reach_neither_training_nor_mu(tmp_path, monk
 
 
 def test_unlabelled_settings_key_the_networks_they_change_and_leave_todays_keys_alone():
-    import importlib
-
+    from liverseg.config.stages import stage_tree
     from liverseg.experiments import front_key, rounds_key, tuner_key
-
-    compare_module = importlib.import_module("liverseg.experiments.store")
 
     base = profile("smoke")
     hidden = base.replace(**{"self_training.unlabelled_share": 0.5})
     phantoms = base.replace(**{"self_training.unlabelled_phantoms": 3})
-    for tree in (compare_module._run_settings(base), compare_module._tuner_settings(base)):
+    for tree in (stage_tree(base, "rounds"), stage_tree(base, "tuner")):
         assert "unlabelled" not in json.dumps(tree)  # the default: the keys of earlier runs
     # hiding patients retrains both networks; more unlabelled phantoms change Algorithm 1 only
     assert front_key(hidden) != front_key(base) and tuner_key(hidden) != tuner_key(base)

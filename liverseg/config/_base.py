@@ -13,7 +13,6 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FUSIONS = ("soft", "union", "intersection", "majority")
 LESION_VIEWS = ("liver_box", "full")  # see liverseg.lesion_view
 UPSAMPLINGS = ("transpose", "bilinear")
-EXECUTION_ONLY = ("train.devices",)  # settings that do not change what a run learns
 PHANTOM_PHASES = ("unenhanced", "arterial", "portal_venous", "late")  # contrast phases of phantoms
 SLICE_PROFILES = ("thickness", "spacing", "none")
 APPEARANCE_MODES = ("realistic", "randomized")  # PhantomConfig.appearance (issue 17)

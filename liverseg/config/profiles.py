@@ -7,11 +7,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from liverseg.config._base import DATASETS, EXECUTION_ONLY, PRIOR_MODES, STRUCTURES, _Serializable
+from liverseg.config._base import DATASETS, PRIOR_MODES, STRUCTURES, _Serializable
 from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
                                       PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
                                       TuningConfig)
 from liverseg.config.phantoms import PhantomConfig
+from liverseg.config.stages import learned_tree
 from liverseg.crf import CRFParams
 from liverseg.datasets.planes import PLANES
 from liverseg.lesion_synthesis import SynthesisConfig
@@ -189,17 +190,11 @@ class Profile(_Serializable):
         return super().from_dict(data)
 
     def learned_settings(self) -> dict[str, Any]:
-        """:meth:`to_dict` without the settings that change only where a run is computed
-        (:data:`EXECUTION_ONLY`): what a trained network or a number depends on, so two runs
-        on different hardware share their stored networks and may resume each other."""
-        data = self.to_dict()
-        for dotted in EXECUTION_ONLY:
-            *path, last = dotted.split(".")
-            node = data
-            for part in path:
-                node = node[part]
-            del node[last]
-        return data
+        """:meth:`to_dict` without the settings that change only where a run is computed (the
+        ``"execution"`` stage of :mod:`liverseg.config.stages`): what a trained network or a
+        number depends on, so two runs on different hardware share their stored networks and
+        may resume each other."""
+        return learned_tree(self.to_dict())
 
     @property
     def phantom_shape(self) -> tuple[int, int, int]:

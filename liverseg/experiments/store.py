@@ -17,7 +17,8 @@ settings, say) is read back; a chapter executed again re-reads instead of re-tra
         tuner-{key}/tuner/           the tuning network
         tuner-{key}/rounds-{key}/    Algorithm 1's rounds and ``scores.json``
 
-(keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`; the fingerprint is
+(keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`, of the settings of each
+stage as :mod:`liverseg.config.stages` declares them; the fingerprint is
 :attr:`Data.fingerprint`, so networks trained on other data — another dataset folder, or
 phantoms from another version of the generator — are never read back).
 
@@ -41,6 +42,7 @@ import numpy as np
 import keras
 
 from liverseg.config import PhantomConfig, Profile
+from liverseg.config.stages import stage_tree
 from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
 from liverseg.experiments.comparison import METRICS, Comparison, Variant, spread
@@ -156,7 +158,8 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     chosen = choose_training_slices(data.train, structure, settings)
     front_dir = front_folder(store, settings, data)
     tuner_dir = tuner_folder(store, settings, data)
-    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}", _run_settings(settings))
+    rounds_dir = _fresh(tuner_dir / f"rounds-{rounds_key(settings)}",
+                        stage_tree(settings, "rounds"))
     tic = time.perf_counter()
     front = train_front(chosen, data.val, data.test, structure, settings, front_dir, progress,
                         tag)
@@ -234,7 +237,7 @@ def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     networks :func:`train_variant` trained, and the other way round."""
     settings = settings.stage(data.structure)
     return _fresh(_seed_folder(store, settings, data) / f"front-{front_key(settings)}",
-                  _front_settings(settings))
+                  stage_tree(settings, "localizer"))
 
 
 def tuner_folder(store: str | Path, settings: Profile, data: Data) -> Path:
@@ -243,7 +246,7 @@ def tuner_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     (:func:`liverseg.train.cascade.train_tuner`). Keyed by the stage, as :func:`front_folder`."""
     settings = settings.stage(data.structure)
     return _fresh(_seed_folder(store, settings, data) / f"tuner-{tuner_key(settings)}",
-                  _tuner_settings(settings))
+                  stage_tree(settings, "tuner"))
 
 
 def _seed_folder(store, settings: Profile, data: Data) -> Path:
@@ -252,64 +255,25 @@ def _seed_folder(store, settings: Profile, data: Data) -> Path:
 
 
 def front_key(settings: Profile) -> str:
-    """A short hash of the settings the localizer and its priors depend on."""
-    return _hash(_front_settings(settings))
+    """A short hash of the settings the localizer and its priors depend on (the
+    ``"localizer"`` stage of :mod:`liverseg.config.stages`)."""
+    return _hash(stage_tree(settings, "localizer"))
 
 
 def tuner_key(settings: Profile) -> str:
-    """A short hash of the settings the tuning network's training depends on."""
-    return _hash(_tuner_settings(settings))
+    """A short hash of the settings the tuning network's training depends on (the
+    ``"tuner"`` stage and the earlier one)."""
+    return _hash(stage_tree(settings, "tuner"))
 
 
 def rounds_key(settings: Profile) -> str:
-    """A short hash of all the settings of a run (Algorithm 1 and the scoring depend on any)."""
-    return _hash(_run_settings(settings))
-
-
-def _run_settings(settings: Profile) -> dict:
-    """What one trained-and-scored run depends on: the learned settings without
-    ``experiments``, which chooses the runs to make (seeds, the plane, the held-out phantoms,
-    whose effect on the data is in the data fingerprint), not what a run does, and without
-    ``phantoms``, which the data fingerprint covers."""
-    data = settings.learned_settings()
-    del data["experiments"]
-    data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
-    for name in ("unlabelled_share", "unlabelled_phantoms"):
-        if not data["self_training"][name]:  # the default: keys as before the setting existed
-            del data["self_training"][name]
-    return _without_default_jitter(data)
-
-
-def _without_default_jitter(data: dict) -> dict:
-    """``data`` without ``train.prior_jitter`` when it perturbs nothing (``share`` 0, the
-    default): the keys of the runs made before the setting existed."""
-    if not data["train"]["prior_jitter"]["share"]:
-        del data["train"]["prior_jitter"]
-    return data
+    """A short hash of the settings Algorithm 1 and the scoring depend on (every keyed
+    stage, up to ``"rounds"``)."""
+    return _hash(stage_tree(settings, "rounds"))
 
 
 def _hash(tree: dict) -> str:
     return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def _front_settings(settings: Profile) -> dict:
-    data = _tuner_settings(settings)
-    del data["tuning"]
-    del data["train"]["loss_scheme"]
-    data["train"].pop("prior_jitter", None)  # the tuner's training priors only
-    return data
-
-
-def _tuner_settings(settings: Profile) -> dict:
-    data = settings.learned_settings()
-    share = data["self_training"]["unlabelled_share"]
-    for key in ("patches", "self_training", "experiments"):
-        del data[key]
-    if share:  # unlabelled patients: both networks learn from the other patients only
-        data["unlabelled_share"] = share
-    data.pop("phantoms", None)  # what the phantoms are is in the data fingerprint
-    data["inference"] = {key: data["inference"][key] for key in ("liver_margin", "lesion_view")}
-    return _without_default_jitter(data)
 
 
 def _check_variants(variants: list[Variant], settings: Profile) -> None:
@@ -367,10 +331,11 @@ def _read_run(folder: Path, settings: Profile) -> dict | None:
         return None
     run = json.loads(path.read_text())
     try:
-        saved = _run_settings(Profile.from_dict(run.get("settings") or {}))
+        saved = stage_tree(Profile.from_dict(run.get("settings") or {}), "rounds")
     except (TypeError, ValueError):  # a settings tree this version cannot read
         return None
-    same = json.dumps(saved, sort_keys=True) == json.dumps(_run_settings(settings), sort_keys=True)
+    same = (json.dumps(saved, sort_keys=True)
+            == json.dumps(stage_tree(settings, "rounds"), sort_keys=True))
     return run if same else None
 
 
