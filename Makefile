@@ -6,7 +6,7 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-fast test-tests test-unit test-jax test-book test-nbval book clean
+.PHONY: install test test-chapters test-fast test-tests test-unit test-jax test-book test-nbval book clean
 
 install: $(STAMP)
 
@@ -20,10 +20,14 @@ $(STAMP): pyproject.toml
 
 ## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, and
 ## beside them every chapter executed once in the smoke profile (`liverseg reproduce`: a failing
-## cell fails the run) and the book rendered from them with warnings as errors. The two lanes
-## run in parallel: each is mostly single-threaded, and the machine has two cores.
+## cell fails the run), the book rendered from them with warnings as errors, and every chapter
+## run again by nbval against its first outputs. The two lanes run in parallel: each is mostly
+## single-threaded, and the machine has two cores.
 test: install
-	$(MAKE) --no-print-directory -j2 test-book test-tests
+	$(MAKE) --no-print-directory -j2 test-chapters test-tests
+
+test-chapters: test-book
+	$(MAKE) --no-print-directory test-nbval
 
 test-tests: test-unit test-jax
 

@@ -2,6 +2,7 @@
 chapters short enough to read."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,23 @@ def test_every_chapter_opens_with_the_harness_and_stays_short():
 def test_the_harness_imports_no_keras():
     source = Path(harness.__file__).read_text()
     assert "\nimport keras" not in source and "\nfrom keras" not in source
+
+
+def test_nbval_sanitizes_times_and_warnings_but_not_numbers():
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((ROOT / "tests" / "nbval" / "sanitize.cfg").read_text())
+    assert len(patterns) == 4
+
+    def clean(text):
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    first = ("WARNING:tensorflow:5 out of the last 12 calls to <function f at 0x7f15873>\n"
+             "4 networks, Dice 0.732; 9 s\n")
+    again = "4 networks, Dice 0.732; 12 s\n"
+    assert clean(first) == clean(again) == "4 networks, Dice 0.732; <seconds> s\n"
+    assert clean("phantoms:   0%|   | 0/5 [00:01<?, ?case/s]") == clean(
+        "phantoms:   0%|   | 0/5 [00:00<?, ?case/s]")
+    assert clean("Dice 0.732; 9 s\n") != clean("Dice 0.733; 9 s\n")

@@ -125,7 +125,6 @@ def _choose_backend(backend: str) -> str:
                          f"kernel to use {backend!r}")
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # and its notes on retracing
     return backend
 
 
@@ -133,8 +132,9 @@ def _header(chapter: Chapter) -> str:
     settings = chapter.settings
     text = f"{chapter.name}: profile {settings.name} on {settings.dataset}"
     if chapter.backend:
-        import keras
+        import keras  # importing TensorFlow resets its logger: quieten it after
 
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its notes on retracing
         text += f"; Keras {keras.__version__} on {keras.backend.backend()}"
     return text + f"; seeds {settings.experiments.seeds}"
 

@@ -237,7 +237,8 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
         priors = predict_priors(trained.front.localizer.model, test.images, test.hu,
                                 settings.prior, batch)
         probability = predict_tuned(trained.model, test.images, priors, batch)
-    run = per_case_run(probability > 0.5, test.target(structure), test.case_ids)
+    run = per_case_run(probability > settings.inference.threshold, test.target(structure),
+                       test.case_ids)
     if cache is not None:
         atomic_write_text(Path(cache), json.dumps(run, indent=1))
     return run

@@ -296,7 +296,8 @@ def _score(model, front, val, test, structure: str, settings: Profile) -> dict:
     val_probability = predict_tuned(model, val.images, front.val_priors, batch)
     test_probability = predict_tuned(model, test.images, front.test_priors, batch)
     return {"val": overlap_scores(val_probability, val.target(structure)),
-            **per_case_run(test_probability > 0.5, test.target(structure), test.case_ids)}
+            **per_case_run(test_probability > settings.inference.threshold, test.target(structure),
+                           test.case_ids)}
 
 
 def case_row(case_id: str, prediction: np.ndarray, reference: np.ndarray) -> dict:

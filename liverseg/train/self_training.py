@@ -91,13 +91,13 @@ def unlabelled_patches(model: keras.Model, images, priors, settings: Profile):
     """Algorithm 1's patches of unlabelled slices, chosen by the network's own segmentation.
 
     ``images``, ``priors``: ``(N, S, S)`` slices of the unlabelled patients. ``model``
-    segments each slice (threshold 0.5); a tile is kept when its predicted share μ = Â / C
+    segments each slice (``inference.threshold``); a tile is kept when its predicted share μ = Â / C
     reaches ``settings.patches.area_threshold``. Returns ``(images, priors)`` of the kept
     patches, ``(M, S, S)`` at the network's input size (their labels S are the network's
     masks of the patches themselves, as for the annotated patients' patches).
     """
     batch = settings.inference.batch_size
-    predicted = predict_tuned(model, images, priors, batch) > 0.5
+    predicted = predict_tuned(model, images, priors, batch) > settings.inference.threshold
     found = patches.extract_patches(
         images, predicted, levels=settings.patches.levels,
         threshold=settings.patches.area_threshold, extra={"prior": priors},
@@ -163,10 +163,11 @@ def self_train(
     if st.iterations < 1:
         return tuner, history, None
     p_images, p_priors, p_annotations = patch_pairs(*train, settings)
-    model = tuner
+    model, threshold = tuner, settings.inference.threshold
     for iteration in range(1, st.iterations + 1):
         if st.pseudo_labels == "prediction":
-            p_labels = (predict_tuned(model, p_images, p_priors, batch) > 0.5).astype(np.float32)
+            p_labels = (predict_tuned(model, p_images, p_priors, batch) > threshold
+                        ).astype(np.float32)
         else:
             p_labels = p_annotations
         images, priors, labels = [train[0], p_images], [train[1], p_priors], [train[2], p_labels]
@@ -175,7 +176,7 @@ def self_train(
             u_images, u_priors = unlabelled_patches(model, *unlabelled, settings)
             images.append(u_images)
             priors.append(u_priors)
-            labels.append((predict_tuned(model, u_images, u_priors, batch) > 0.5)
+            labels.append((predict_tuned(model, u_images, u_priors, batch) > threshold)
                           .astype(np.float32))
             n_unlabelled = int(len(u_images))
         # X ∪ P, Y ∪ S: read batch by batch from all parts, never copied into one array
