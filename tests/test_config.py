@@ -102,6 +102,16 @@ def test_invalid_tuning_config_is_rejected(kwargs, match):
         TuningConfig(**kwargs)
 
 
+@pytest.mark.parametrize("setting, value", [
+    ("experiments.held_out_seed", -1), ("experiments.held_out_seed", 1.5),
+    ("experiments.collapse_dice", 1.5), ("experiments.collapse_dice", float("nan")),
+    ("self_training.unlabelled_seed", -1), ("train.slices_on_disk", 1),
+])
+def test_invalid_stray_constants_turned_settings_are_rejected(setting, value):
+    with pytest.raises(ValueError, match=setting.replace(".", r"\.")):
+        profile("smoke").replace(**{setting: value})
+
+
 def test_profile_rejects_mismatched_image_sizes():
     with pytest.raises(ValueError, match="image_size"):
         Profile(name="x", image_size=64, n_cases=1, tuning=TuningConfig(image_size=128))

@@ -268,6 +268,22 @@ def test_score_masks_scores_every_method_per_case_against_the_liver():
     assert not runs[2]["collapsed"]
 
 
+def test_a_run_collapses_below_the_setting_and_a_stored_run_is_read_with_todays(tmp_path):
+    from liverseg.experiments import store
+
+    cases = [{"case": "a", "dice": 0.2, "reference_voxels": 10},
+             {"case": "b", "dice": 0.0, "reference_voxels": 0},  # no structure: not counted
+             {"case": "c", "dice": 0.1, "reference_voxels": 5}]
+    assert not store.collapsed(cases) and store.collapsed(cases, 0.3)
+    base = config.profile("smoke")
+    strict = base.replace(**{"experiments.collapse_dice": 0.3})
+    assert rounds_key(strict) == rounds_key(base)  # how runs are read, not what one learns
+    run = {"test_cases": cases, "collapsed": False, "settings": base.to_dict()}
+    (tmp_path / "scores.json").write_text(json.dumps(run))
+    assert store._read_run(tmp_path, base)["collapsed"] is False
+    assert store._read_run(tmp_path, strict)["collapsed"] is True
+
+
 def test_rounds_table_is_table_5_with_the_paper_in_brackets():
     from liverseg.experiments import rounds_table
 

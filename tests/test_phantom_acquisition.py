@@ -267,6 +267,21 @@ def test_training_cases_are_scanned_as_the_profile_says(monkeypatch):
     assert [kwargs["config"] for kwargs in calls] == [settings.phantoms] * 2
 
 
+def test_held_out_and_unlabelled_phantoms_take_their_dataset_seeds_from_the_settings(monkeypatch):
+    from liverseg.datasets import synthetic
+    from liverseg.train import system
+
+    seeds = []
+    monkeypatch.setattr(synthetic, "iter_cases", lambda n, **kwargs: seeds.append(kwargs["seed"])
+                        or iter(()))
+    settings = profile("smoke").replace(**{"split.seed": 3})
+    for changed in (settings, settings.replace(**{"experiments.held_out_seed": 100,
+                                                  "self_training.unlabelled_seed": 200})):
+        system.held_out_phantoms(changed, 1)
+        system.unlabelled_phantoms(changed, 1)
+    assert seeds == [12345 + 3, 23456 + 3, 100 + 3, 200 + 3]  # the defaults: the old constants
+
+
 def test_the_scan_matrix_sets_the_phantoms_pixels_and_keeps_the_patient():
     from liverseg.lesion_view import lesion_view
     from liverseg.train import system

@@ -56,6 +56,31 @@ def test_other_settings_in_the_same_folder_are_refused(trained, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("n_cases, setting, on_disk", [
+    (5, None, False), (None, None, True), (31, None, True), (5, True, True), (None, False, False)])
+def test_slices_go_to_disk_as_train_slices_on_disk_says(tmp_path, monkeypatch, n_cases, setting,
+                                                         on_disk):
+    from liverseg.config import profile
+    from liverseg.train import system
+
+    folders = []
+
+    class Stop(Exception):
+        pass
+
+    def cascade(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(system, "build_slices",
+                        lambda *args, folder=None, **kwargs: folders.append(folder))
+    monkeypatch.setattr(system, "train_cascade", cascade)
+    settings = profile("smoke").replace(n_cases=n_cases, **{"train.slices_on_disk": setting})
+    cases = synthetic.iter_cases(5, seed=0, shape=(4, 16, 16))
+    with pytest.raises(Stop):
+        system.train_system(settings, tmp_path / "run", cases=cases, progress=False)
+    assert folders and all((folder is not None) == on_disk for folder in folders)
+
+
 def _segment(capsys, source, output, model):
     code = cli.main(["segment", str(source), "-o", str(output), "--model", str(model), "-q"])
     out, err = capsys.readouterr()

@@ -156,7 +156,10 @@ class TrainConfig(_Serializable):
     ``devices``: data-parallel training over this many accelerators (``keras.distribution``
     ``DataParallel``, JAX backend only): each batch of ``batch_size`` slices is split between
     them, so ``batch_size`` must be a multiple of ``devices``. It decides where a run is
-    computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`.
+    computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`; so is
+    ``slices_on_disk``: :func:`liverseg.train.system.train_system` keeps the slices in
+    ``np.memmap`` files instead of in RAM (``None``: when there are more than 30 cases,
+    ``n_cases`` ``None`` or > 30).
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -191,6 +194,7 @@ class TrainConfig(_Serializable):
     dice_over: str = "sample"
     positive_share: float = 0.0
     prior_jitter: PriorJitterConfig = field(default_factory=PriorJitterConfig)
+    slices_on_disk: Optional[bool] = None
 
     _nested = {"prior_jitter": PriorJitterConfig}
 
@@ -215,6 +219,9 @@ class TrainConfig(_Serializable):
         if self.batch_size % self.devices:
             raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
                              f"devices={self.devices} (each device gets an equal share)")
+        if self.slices_on_disk is not None and not isinstance(self.slices_on_disk, bool):
+            raise ValueError(f"train.slices_on_disk must be True, False or None (more than 30 "
+                             f"cases), got {self.slices_on_disk!r}")
 
 
 @dataclass
@@ -287,7 +294,10 @@ class SelfTrainingConfig(_Serializable):
     of their own (:func:`liverseg.train.system.unlabelled_phantoms`), join Algorithm 1 as
     unlabelled patients, their labels never loaded into it. Unlike ``unlabelled_share`` it
     changes no network trained before Algorithm 1 (those never saw these patients), so the
-    book's comparison reuses the profile's networks. 0: none.
+    book's comparison reuses the profile's networks. 0: none. ``unlabelled_seed``: their dataset
+    seed is ``unlabelled_seed + split.seed``, neither the training data's nor the held-out test
+    phantoms' (``experiments.held_out_seed``); at its default it leaves the store's keys as
+    before it was a setting.
     """
 
     iterations: int = 5
@@ -298,6 +308,7 @@ class SelfTrainingConfig(_Serializable):
     pseudo_labels: str = "prediction"
     unlabelled_share: float = 0.0
     unlabelled_phantoms: int = 0
+    unlabelled_seed: int = 23456
 
     def __post_init__(self):
         if self.pseudo_labels not in ("prediction", "annotation"):
@@ -308,6 +319,10 @@ class SelfTrainingConfig(_Serializable):
         if self.unlabelled_phantoms < 0:
             raise ValueError(f"self_training.unlabelled_phantoms must be >= 0, "
                              f"got {self.unlabelled_phantoms}")
+        if isinstance(self.unlabelled_seed, bool) or not isinstance(self.unlabelled_seed, int) \
+                or self.unlabelled_seed < 0:
+            raise ValueError(f"self_training.unlabelled_seed must be an integer >= 0, "
+                             f"got {self.unlabelled_seed!r}")
         unlabelled = self.unlabelled_share or self.unlabelled_phantoms
         if unlabelled and self.pseudo_labels != "prediction":
             raise ValueError("self_training.unlabelled_share and unlabelled_phantoms need "

@@ -103,13 +103,19 @@ class ExperimentConfig(_Serializable):
     tests on one patient, and held-out phantoms cost only inference. ``system_planes``: the
     planes of the results chapter's whole system (liver and lesion cascades); ``None``: every
     plane of the profile (``smoke`` keeps the lesion cascade on the axial plane alone, to stay
-    within the test suite's time).
+    within the test suite's time). ``held_out_seed``: the held-out phantoms are those of dataset
+    seed ``held_out_seed + split.seed`` (:func:`liverseg.train.system.held_out_phantoms`), never
+    the training data's. ``collapse_dice``: a run *collapsed* when its test Dice is below this
+    on every test patient that has the structure (:func:`liverseg.experiments.store.run_of_cases`;
+    a stored run's flag is recomputed when it is read back, so changing it retrains nothing).
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
     plane: str = "axial"
     test_phantoms: int = 0
     system_planes: Optional[tuple[str, ...]] = None
+    held_out_seed: int = 12345
+    collapse_dice: float = 0.05
 
     def __post_init__(self):
         if not self.seeds:
@@ -122,6 +128,13 @@ class ExperimentConfig(_Serializable):
         if bad or self.system_planes == ():
             raise ValueError(f"experiments.system_planes must be None or planes of {PLANES}, "
                              f"got {self.system_planes}")
+        if isinstance(self.held_out_seed, bool) or not isinstance(self.held_out_seed, int) \
+                or self.held_out_seed < 0:
+            raise ValueError(f"experiments.held_out_seed must be an integer >= 0, "
+                             f"got {self.held_out_seed!r}")
+        if not 0.0 <= self.collapse_dice <= 1.0:  # also refuses NaN
+            raise ValueError(f"experiments.collapse_dice must be in [0, 1], "
+                             f"got {self.collapse_dice}")
 
 
 @dataclass

@@ -48,6 +48,10 @@ def _off(value) -> bool:
 #: the declarations, by dotted path or section prefix; the most specific one applies
 DECLARED: dict[str, Declaration] = {
     "train.devices": Declaration("execution"),
+    "train.slices_on_disk": Declaration("execution"),  # memmaps or RAM: the same slices
+    # which runs and how they are read; the held-out phantoms (experiments.held_out_seed) are
+    # test data, keyed by the data fingerprint; a stored run's collapse flag
+    # (experiments.collapse_dice) is recomputed when it is read back
     "experiments": Declaration("choice"),
     "phantoms": Declaration("data"),
     "tuning": Declaration("tuner"),
@@ -58,6 +62,10 @@ DECLARED: dict[str, Declaration] = {
     # the hidden patients' labels: the localizer too learns from the other patients only
     "self_training.unlabelled_share": Declaration("localizer", unkeyed_if=_off, hoisted=True),
     "self_training.unlabelled_phantoms": Declaration("rounds", unkeyed_if=_off),
+    # the unlabelled phantoms' dataset seed (their slices are in no data fingerprint); 23456:
+    # the module constant it was before it was a setting
+    "self_training.unlabelled_seed": Declaration("rounds",
+                                                 unkeyed_if=lambda seed: seed == 23456),
     "inference": Declaration("rounds"),
     # these cut the lesion view every lesion network learns from
     "inference.liver_margin": Declaration("localizer"),

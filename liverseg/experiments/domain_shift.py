@@ -45,7 +45,7 @@ import numpy as np
 from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split
 from liverseg.errors import InvalidDataError
-from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, _hash,
+from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, _hash, collapsed,
                                           data_fingerprint, front_folder, per_case_run, prepare,
                                           rounds_key, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_write_text
@@ -224,10 +224,12 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
     priors (Grad-CAM + CRF, :func:`liverseg.predict.predict_priors`) and its tuner's mask at
     0.5; a :class:`TrainedLocalizer` by its own probability at 0.5. Then
     :func:`~liverseg.experiments.store.per_case_run` per patient (``test_cases``,
-    ``test_mean``, ``collapsed``). ``cache``: a JSON file read back when it exists, else
-    written."""
+    ``test_mean``, ``collapsed``: by ``experiments.collapse_dice``, also of a run read back).
+    ``cache``: a JSON file read back when it exists, else written."""
     if cache is not None and Path(cache).is_file():
-        return json.loads(Path(cache).read_text())
+        run = json.loads(Path(cache).read_text())
+        return {**run, "collapsed": collapsed(run["test_cases"],
+                                              settings.experiments.collapse_dice)}
     from liverseg.predict import predict_priors, predict_probability, predict_tuned
 
     batch = settings.inference.batch_size
@@ -238,7 +240,7 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
                                 settings.prior, batch)
         probability = predict_tuned(trained.model, test.images, priors, batch)
     run = per_case_run(probability > settings.inference.threshold, test.target(structure),
-                       test.case_ids)
+                       test.case_ids, settings.experiments.collapse_dice)
     if cache is not None:
         atomic_write_text(Path(cache), json.dumps(run, indent=1))
     return run

@@ -41,7 +41,7 @@ import numpy as np
 
 import keras
 
-from liverseg.config import PhantomConfig, Profile
+from liverseg.config import ExperimentConfig, PhantomConfig, Profile
 from liverseg.config.stages import stage_tree
 from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
@@ -57,7 +57,6 @@ from liverseg.train.system import unlabelled_phantom_slices
 
 # settings a variant may not change: all variants of a comparison share the cases and slices
 SHARED = ("name", "image_size", "n_cases", "dataset", "planes", "preprocess", "split")
-COLLAPSE_DICE = 0.05  # a test Dice below this while the reference has the structure
 
 
 @dataclasses.dataclass
@@ -297,7 +296,7 @@ def _score(model, front, val, test, structure: str, settings: Profile) -> dict:
     test_probability = predict_tuned(model, test.images, front.test_priors, batch)
     return {"val": overlap_scores(val_probability, val.target(structure)),
             **per_case_run(test_probability > settings.inference.threshold, test.target(structure),
-                           test.case_ids)}
+                           test.case_ids, settings.experiments.collapse_dice)}
 
 
 def case_row(case_id: str, prediction: np.ndarray, reference: np.ndarray) -> dict:
@@ -309,21 +308,29 @@ def case_row(case_id: str, prediction: np.ndarray, reference: np.ndarray) -> dic
             "reference_voxels": int(reference.sum()), "predicted_voxels": int(prediction.sum())}
 
 
-def run_of_cases(cases: list[dict]) -> dict:
-    """A run's per-case rows, their mean per metric, and whether it collapsed (Dice below
-    :data:`COLLAPSE_DICE` on every patient that has the structure)."""
-    with_structure = [c for c in cases if c["reference_voxels"]]
+def run_of_cases(cases: list[dict],
+                 collapse_dice: float = ExperimentConfig.collapse_dice) -> dict:
+    """A run's per-case rows, their mean per metric, and whether it collapsed
+    (:func:`collapsed`)."""
     return {"test_cases": cases,
             "test_mean": {m: float(np.mean([c[m] for c in cases])) for m in METRICS},
-            "collapsed": bool(with_structure) and all(c["dice"] < COLLAPSE_DICE
-                                                      for c in with_structure)}
+            "collapsed": collapsed(cases, collapse_dice)}
 
 
-def per_case_run(prediction: np.ndarray, reference: np.ndarray, case_ids: np.ndarray) -> dict:
+def collapsed(cases: list[dict], collapse_dice: float = ExperimentConfig.collapse_dice) -> bool:
+    """Whether a run collapsed: its Dice below ``collapse_dice`` (the setting
+    ``experiments.collapse_dice``) on every patient of ``cases`` (:func:`case_row` rows) that
+    has the structure."""
+    with_structure = [c for c in cases if c["reference_voxels"]]
+    return bool(with_structure) and all(c["dice"] < collapse_dice for c in with_structure)
+
+
+def per_case_run(prediction: np.ndarray, reference: np.ndarray, case_ids: np.ndarray,
+                 collapse_dice: float = ExperimentConfig.collapse_dice) -> dict:
     """:func:`run_of_cases` of slice stacks: the rows of each patient scored together."""
     cases = [case_row(case_id, prediction[case_ids == case_id], reference[case_ids == case_id])
              for case_id in dict.fromkeys(case_ids.tolist())]  # in slice order
-    return run_of_cases(cases)
+    return run_of_cases(cases, collapse_dice)
 
 
 def _read_run(folder: Path, settings: Profile) -> dict | None:
@@ -337,7 +344,11 @@ def _read_run(folder: Path, settings: Profile) -> dict | None:
         return None
     same = (json.dumps(saved, sort_keys=True)
             == json.dumps(stage_tree(settings, "rounds"), sort_keys=True))
-    return run if same else None
+    if not same:
+        return None
+    # experiments.collapse_dice is in no key: the flag is read with today's setting
+    run["collapsed"] = collapsed(run["test_cases"], settings.experiments.collapse_dice)
+    return run
 
 
 def _fresh(folder: Path, tree: dict) -> Path:

@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from liverseg.config import Profile
+from liverseg.config import ExperimentConfig, Profile
 from liverseg.experiments.store import (Comparison, Data, case_row, per_case_run, prepare,
                                           rounds_key, run_of_cases, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_path
@@ -83,13 +83,14 @@ def plane_probabilities(segmenter, case, cache: str | Path | None = None) -> dic
 
 
 def score_masks(masks: Mapping[str, Callable[[dict], np.ndarray]], cases, probabilities,
-                seed: int) -> list[dict]:
+                seed: int, collapse_dice: float = ExperimentConfig.collapse_dice) -> list[dict]:
     """Comparison runs (one per mask method) of liver masks made from each case's plane
     probabilities: ``masks[name](probabilities_of_case)`` → boolean ``(z, y, x)``.
 
     ``probabilities``: ``case → {plane: volume}`` (e.g. :func:`plane_probabilities`). Each
     run holds the per-case scores (:func:`~liverseg.train.scores.overlap_scores` on the whole
-    volume in its own geometry) in the form :class:`~liverseg.experiments.Comparison` reads.
+    volume in its own geometry) in the form :class:`~liverseg.experiments.Comparison` reads,
+    collapsed below ``collapse_dice`` (``experiments.collapse_dice``).
     """
     per_method = {name: [] for name in masks}
     for case in cases:
@@ -97,7 +98,7 @@ def score_masks(masks: Mapping[str, Callable[[dict], np.ndarray]], cases, probab
         planes = probabilities(case)
         for name, make in masks.items():
             per_method[name].append(case_row(case.case_id, make(planes), reference))
-    runs = [{"variant": name, "seed": int(seed), **run_of_cases(rows), "val": None}
+    runs = [{"variant": name, "seed": int(seed), **run_of_cases(rows, collapse_dice), "val": None}
             for name, rows in per_method.items()]
     return json.loads(json.dumps(runs))
 
@@ -158,7 +159,8 @@ def _compare_volumes(experiment, masks, store, settings, seeds, data_dir, progre
         segmenter = Segmenter(model_dir, progress=False)
         cache = model_dir / "probabilities"
         runs += score_masks(masks, data.test_cases,
-                            lambda case: plane_probabilities(segmenter, case, cache), seed)
+                            lambda case: plane_probabilities(segmenter, case, cache), seed,
+                            settings.experiments.collapse_dice)
     return Comparison(
         experiment=experiment, plane="+".join(settings.planes), structure="liver", seeds=seeds,
         variants={name: {} for name in masks}, runs=runs, split=data.split._asdict(),
@@ -202,7 +204,8 @@ def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | 
                                                        **{**kwargs, "mode": "mask"}),
         }
         for name, masks in made.items():
-            rows[name].append(_slice_run(name, seed, masks, target, test.case_ids))
+            rows[name].append(_slice_run(name, seed, masks, target, test.case_ids,
+                                         settings.experiments.collapse_dice))
         for name, use_crf in (("without CRF", False), ("with CRF", True)):
             box = roi_priors(probability, cams, test.hu, progress=False,
                              **{**kwargs, "use_crf": use_crf})
@@ -267,6 +270,7 @@ def cleanup_figure(store: str | Path, settings: Profile, seed: int, *, data_dir=
     return figure, {"case": case.case_id, "slice": k, "removed_voxels": int(removed.sum())}
 
 
-def _slice_run(name, seed, masks, target, case_ids) -> dict:
-    return {"variant": name, "seed": int(seed), **per_case_run(masks, target, case_ids),
+def _slice_run(name, seed, masks, target, case_ids, collapse_dice) -> dict:
+    return {"variant": name, "seed": int(seed),
+            **per_case_run(masks, target, case_ids, collapse_dice),
             "val": None}

@@ -58,27 +58,24 @@ def load_cases(settings: Profile, data_dir=None, progress: bool = True) -> list:
     return cases
 
 
-HELD_OUT_SEED = 12345  # phantoms of this dataset seed are never trained on
-
-
 def held_out_phantoms(settings: Profile, n_cases: int) -> list:
     """``n_cases`` phantoms like :func:`load_cases`'s but of another dataset seed
-    (``HELD_OUT_SEED + split.seed``), so none of them is in the training data."""
+    (``experiments.held_out_seed + split.seed``), so none of them is in the training data."""
     from liverseg.datasets import synthetic
 
-    return list(synthetic.iter_cases(n_cases, seed=HELD_OUT_SEED + settings.split.seed,
+    seed = settings.experiments.held_out_seed + settings.split.seed
+    return list(synthetic.iter_cases(n_cases, seed=seed,
                                      shape=settings.phantom_shape, config=settings.phantoms))
-
-
-UNLABELLED_SEED = 23456  # phantoms of this dataset seed join Algorithm 1 unlabelled
 
 
 def unlabelled_phantoms(settings: Profile, n_cases: int) -> list:
     """``n_cases`` phantoms like :func:`load_cases`'s but of a dataset seed of their own
-    (``UNLABELLED_SEED + split.seed``): neither training nor held-out test patients."""
+    (``self_training.unlabelled_seed + split.seed``): neither training nor held-out test
+    patients."""
     from liverseg.datasets import synthetic
 
-    return list(synthetic.iter_cases(n_cases, seed=UNLABELLED_SEED + settings.split.seed,
+    seed = settings.self_training.unlabelled_seed + settings.split.seed
+    return list(synthetic.iter_cases(n_cases, seed=seed,
                                      shape=settings.phantom_shape, config=settings.phantoms))
 
 
@@ -105,10 +102,11 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     ``cases`` (a list of :class:`~liverseg.datasets.base.Case`) defaults to
     :func:`load_cases`. Rerunning with the same ``out`` resumes: finished networks are loaded,
     a network that was being trained continues from its last epoch. A different settings tree
-    in an existing ``out`` is refused. With more than 30 cases (``settings.n_cases`` ``None``
-    or > 30) the slices are kept on disk, in ``work/{plane}/{structure}/slices/{train,val,test}``
-    (``np.memmap``, :func:`~liverseg.train.slices.build_slices` with a ``folder``), instead of in
-    RAM; a resumed run reuses them.
+    in an existing ``out`` is refused. With ``train.slices_on_disk`` (``None``: more than 30
+    cases, ``settings.n_cases`` ``None`` or > 30) the slices are kept on disk, in
+    ``work/{plane}/{structure}/slices/{train,val,test}`` (``np.memmap``,
+    :func:`~liverseg.train.slices.build_slices` with a ``folder``), instead of in RAM; a resumed
+    run reuses them.
     """
     out = Path(out)
     _check_same_settings(out, settings)
@@ -131,6 +129,9 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     model_dir = out / "model"
     model_dir.mkdir(exist_ok=True)
     reports = {}
+    on_disk = settings.train.slices_on_disk
+    if on_disk is None:
+        on_disk = settings.n_cases is None or settings.n_cases > 30
     for plane in settings.planes:
         for structure in structures:
             stage = settings.stage(structure)  # the lesion networks' own settings
@@ -138,8 +139,7 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                                     plane, stage.image_size,
                                     settings.preprocess, structure, settings.inference.liver_margin,
                                     folder=(out / "work" / plane / structure / "slices" / subset
-                                            if settings.n_cases is None or settings.n_cases > 30
-                                            else None),
+                                            if on_disk else None),
                                     lesion_view=settings.inference.lesion_view)
                        if ids else None for subset, ids in zip(split._fields, split)]
             cascade = train_cascade(subsets[0], subsets[1], structure, stage,
@@ -178,7 +178,8 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
     """Refuse to resume a run of other settings. The saved tree is read back through
     :class:`Profile` first, so a run saved before a setting existed (which then takes its
     default) resumes when that default is what ``settings`` holds; ``experiments`` (which
-    training does not read) and the execution-only settings (``train.devices``) may differ."""
+    training does not read) and the execution-only settings (``train.devices``,
+    ``train.slices_on_disk``) may differ."""
     path = out / "settings.json"
     if path.is_file():
         try:
