@@ -58,6 +58,12 @@ def _from_dict(cls, data: dict[str, Any]):
     return cls(**{k: _tuplify(v) for k, v in data.items()})
 
 
+def _check_seed(name: str, value) -> None:
+    """A seed setting must be an integer ``>= 0`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
 def _check_range(name: str, value, positive: bool = False, ordered: bool = True) -> None:
     """``value`` must be a ``(low, high)`` pair with ``0 <= low <= high`` (``0 < low`` if ``positive``;
     ``ordered=False``: a ``(mean, sd)`` pair, both ``>= 0``)."""

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from liverseg.config._base import (DICE_REDUCTIONS, FUSIONS, LESION_VIEWS, OPTIMIZERS,
                                    PATCH_ARRANGEMENTS, PRECISIONS, RESIDUAL_MERGES, UPSAMPLINGS,
-                                   _Serializable)
+                                   _check_seed, _Serializable)
 from liverseg.crf import CRFParams
 from liverseg.prior_jitter import PriorJitterConfig
 
@@ -319,10 +319,7 @@ class SelfTrainingConfig(_Serializable):
         if self.unlabelled_phantoms < 0:
             raise ValueError(f"self_training.unlabelled_phantoms must be >= 0, "
                              f"got {self.unlabelled_phantoms}")
-        if isinstance(self.unlabelled_seed, bool) or not isinstance(self.unlabelled_seed, int) \
-                or self.unlabelled_seed < 0:
-            raise ValueError(f"self_training.unlabelled_seed must be an integer >= 0, "
-                             f"got {self.unlabelled_seed!r}")
+        _check_seed("self_training.unlabelled_seed", self.unlabelled_seed)
         unlabelled = self.unlabelled_share or self.unlabelled_phantoms
         if unlabelled and self.pseudo_labels != "prediction":
             raise ValueError("self_training.unlabelled_share and unlabelled_phantoms need "

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from liverseg.config._base import DATASETS, PRIOR_MODES, STRUCTURES, _Serializable
+from liverseg.config._base import DATASETS, PRIOR_MODES, STRUCTURES, _check_seed, _Serializable
 from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
                                       PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
                                       TuningConfig)
@@ -128,10 +128,7 @@ class ExperimentConfig(_Serializable):
         if bad or self.system_planes == ():
             raise ValueError(f"experiments.system_planes must be None or planes of {PLANES}, "
                              f"got {self.system_planes}")
-        if isinstance(self.held_out_seed, bool) or not isinstance(self.held_out_seed, int) \
-                or self.held_out_seed < 0:
-            raise ValueError(f"experiments.held_out_seed must be an integer >= 0, "
-                             f"got {self.held_out_seed!r}")
+        _check_seed("experiments.held_out_seed", self.held_out_seed)
         if not 0.0 <= self.collapse_dice <= 1.0:  # also refuses NaN
             raise ValueError(f"experiments.collapse_dice must be in [0, 1], "
                              f"got {self.collapse_dice}")
