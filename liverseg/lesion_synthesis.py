@@ -28,8 +28,9 @@ around each lesion, and the liver depth on a grid of about 2 mm: measured on 2 b
 cores, one to four lesions take 0.3–0.7 s in a 200×512×512 phantom (about 0.3 s of it the
 copies, checks and depth map) and 10–20 ms in a 32×64×64 one. ``synthesis_rng`` makes a
 volume's lesions a function of (seed, epoch, case): the same in every rerun, new for every
-epoch number. The lesion stage's training (:func:`with_synthetic_copies`) uses draws 1 …
-``copies`` once, as extra training volumes, rather than a new draw every epoch.
+epoch number. The lesion stage's training (:func:`with_synthetic_copies`) cuts draws 1 …
+``copies`` in advance, as extra training volumes; every epoch learns from all of them, or,
+with ``per_epoch``, epoch ``e`` from draw ``e % copies + 1`` alone (:func:`epoch_rows`).
 
 ``keep_existing=False`` (label-free training) first paints a volume's own lesions over with
 liver: the liver's median HU plus noise of the liver's amplitude and grain.
@@ -101,6 +102,12 @@ class SynthesisConfig:
         validation: the validation volumes get synthetic copies too (with ``share``), so that
             the lesion networks' early stopping and best epoch are chosen on lesions: a few
             validation patients may hold only a handful of lesion slices. Test volumes never.
+        per_epoch: ``False``: every epoch learns from the volumes and all their ``copies``.
+            ``True``: epoch ``e`` (from 0) learns from the volumes and draw
+            ``e % copies + 1`` only (:func:`epoch_rows`), so with ``copies`` equal to the
+            epoch budget every epoch meets lesions of its own, fixed by (seed, epoch, case)
+            — Hu et al.'s on-the-fly synthesis, drawn in advance so that the tuner's ROI
+            priors can be made once; validation volumes then get draw 1 alone.
     """
 
     share: float = 0.0
@@ -123,13 +130,14 @@ class SynthesisConfig:
     texture_mm: float = 2.0
     repaint_margin_voxels: int = 2
     validation: bool = False
+    per_epoch: bool = False
 
     def __post_init__(self):
         """Validate every field (``ValueError`` naming it); JSON lists become tuples."""
         _check_fraction("share", self.share)
         if int(self.copies) != self.copies or self.copies < 1:
             raise ValueError(f"copies must be an integer >= 1, got {self.copies!r}")
-        for name in ("keep_existing", "validation"):
+        for name in ("keep_existing", "validation", "per_epoch"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         radii = self.radius_classes_mm = tuple(float(r) for r in self.radius_classes_mm)
@@ -225,10 +233,10 @@ def with_synthetic_copies(cases, seed: int, config: SynthesisConfig) -> list:
     (``share``), with the case id ``{case_id}~synthetic{k}`` (:func:`source_case_id` gives
     the patient back, so a copy stays in its patient's fold). With ``share`` 0, ``cases``.
 
-    The copies are drawn once, not anew every epoch as Hu et al. do (their on-the-fly draws
-    beat a fixed set, 52.9 vs 43.5 % Dice): the lesion cascade's out-of-fold ROI priors are
-    made once for its training slices, and new slices every epoch would need new priors
-    every epoch.
+    The copies are drawn in advance, not while training as Hu et al. do (their on-the-fly
+    draws beat a fixed set, 52.9 vs 43.5 % Dice): the lesion cascade's ROI priors are made
+    once for its training slices, and slices new to an epoch would need new priors then.
+    ``config.per_epoch`` gives each epoch its own draw out of these (:func:`epoch_rows`).
     """
     cases = list(cases)
     if not config.share:
@@ -247,6 +255,21 @@ def with_synthetic_copies(cases, seed: int, config: SynthesisConfig) -> list:
 def source_case_id(case_id: str) -> str:
     """The patient a (possibly synthetic) case id belongs to."""
     return str(case_id).split(COPY_MARK)[0]
+
+
+def copy_number(case_id: str) -> int:
+    """``k`` of a synthetic copy's case id ``{case_id}~synthetic{k}``; 0 for a volume's own."""
+    _, mark, k = str(case_id).partition(COPY_MARK)
+    return int(k) if mark else 0
+
+
+def epoch_rows(case_ids: np.ndarray, copies: int, epoch: int) -> np.ndarray:
+    """The rows an epoch learns from with ``per_epoch`` draws: every row of a volume's own
+    and those of its draw ``epoch % copies + 1`` (sorted int64 indices into ``case_ids``)."""
+    if int(copies) < 1 or int(epoch) < 0:
+        raise ValueError(f"copies must be >= 1 and epoch >= 0, got {copies} and {epoch}")
+    number = np.array([copy_number(c) for c in np.asarray(case_ids).tolist()], dtype=np.int64)
+    return np.flatnonzero((number == 0) | (number == int(epoch) % int(copies) + 1)).astype(np.int64)
 
 
 def synthesize_case(

@@ -83,14 +83,16 @@ def test_each_rung_keeps_the_one_below_and_data_are_cut_once_per_data_setting(mo
     monkeypatch.setattr(lesions, "score_lesions", lambda *a: {"per_case": [], "seed_scores": {}})
     levers = lesions.lesion_levers(config.profile("smoke"), "unused", seeds=[0, 1])
     # paper … lesion_rich share the data; synthetic copies, validation copies and the closer
-    # view's slices are new data
-    assert [s.validation for s, _ in prepared] == [False, False, True, True]
-    assert [s.share for s, _ in prepared] == [0.0, 0.9, 0.9, 0.9]
-    assert [size for _, size in prepared] == [64, 64, 64, 128]
+    # view's slices are new data, and so are the fresh draws' 20 copies
+    assert [s.validation for s, _ in prepared] == [False, False, True, True, True]
+    assert [s.share for s, _ in prepared] == [0.0, 0.9, 0.9, 0.9, 0.9]
+    assert [size for _, size in prepared] == [64, 64, 64, 128, 128]
+    assert [(s.copies, s.per_epoch) for s, _ in prepared][-2:] == [(1, False), (20, True)]
     assert len(trained) == 2 * len(lesions.LEVERS) == len(levers.runs)
-    closer = trained[-1]
+    closer = trained[-3]
     assert closer.image_size == closer.tuning.image_size == 128
     assert closer.train.prior_folds == 1 and closer.localization.base_filters == 8
+    assert trained[-1].lesion.synthesis.per_epoch and not closer.lesion.synthesis.per_epoch
 
 
 def test_demo_trains_the_ladders_top_rung_and_the_paper_profile_does_not():

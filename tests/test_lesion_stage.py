@@ -187,6 +187,64 @@ def test_the_lesion_networks_learn_from_synthetic_copies_of_their_training_volum
     assert [c.case_id for c in stage_cases(plain, "lesion", "train", cases)] == ids[:3]
 
 
+def test_per_epoch_draws_give_each_epoch_its_own_copy_and_validation_one():
+    from liverseg.lesion_synthesis import copy_number, epoch_rows
+    from liverseg.train.cascade import epoch_sampler
+    from liverseg.train.system import stage_cases
+
+    ids = np.array(["a", "b", "a~synthetic1", "b~synthetic1", "a~synthetic2", "b~synthetic2",
+                    "a~synthetic3"], dtype=object)
+    assert [copy_number(i) for i in ids] == [0, 0, 1, 1, 2, 2, 3]
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 0), [0, 1, 2, 3])
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 1), [0, 1, 4, 5])
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 5), [0, 1, 6])  # epoch 5: draw 3
+    with pytest.raises(ValueError, match="copies"):
+        epoch_rows(ids, 0, 1)
+    # the sampler reads the epoch's rows only, lesion-rich as asked, the same on a rerun
+    labels = np.zeros((len(ids), 4, 4), np.uint8)
+    labels[2:, 1, 1] = 2  # the copies hold lesions, the volumes none
+    settings = config.profile("smoke").replace(**{
+        "lesion.synthesis.share": 1.0, "lesion.synthesis.copies": 3,
+        "lesion.synthesis.per_epoch": True}).stage("lesion")
+    sampler = epoch_sampler(labels, "lesion", settings, ids)
+    for epoch in range(4):
+        order = sampler(epoch)
+        assert set(order) == set(epoch_rows(ids, 3, epoch)) and len(order) == len(set(order))
+        np.testing.assert_array_equal(order, sampler(epoch))
+    rich = epoch_sampler(labels, "lesion", settings.replace(**{"train.positive_share": 0.5}),
+                         ids)(1)
+    assert set(rich) <= {0, 1, 4, 5} and len(rich) == 4
+    with pytest.raises(ValueError, match="case ids"):
+        epoch_sampler(labels, "lesion", settings)
+    assert epoch_sampler(labels, "liver", settings, ids) is None  # the liver has no copies
+    # validation volumes get draw 1 alone: the best epoch is chosen on the same lesions
+    cases = _phantoms(2)
+    checked = settings.replace(**{"lesion.synthesis.validation": True})
+    val = stage_cases(checked, "lesion", "val", cases)
+    assert [copy_number(c.case_id) for c in val] == [0, 0, 1, 1]
+    assert len(stage_cases(checked, "lesion", "train", cases)) == 2 + 3 * 2
+    # no more draws are made than the epoch budget reads (smoke's lesion stage: 3 epochs)
+    many = checked.replace(**{"lesion.synthesis.copies": 20})
+    assert many.train.epochs == 3
+    assert max(copy_number(c.case_id) for c in stage_cases(many, "lesion", "train", cases)) == 3
+
+
+def test_per_epoch_draws_key_the_lesion_networks_only_when_on():
+    from liverseg.experiments.store import front_key, tuner_key
+
+    base = config.profile("demo").replace(**{"lesion.synthesis.per_epoch": False})
+    stage = base.stage("lesion")
+    on = base.replace(**{"lesion.synthesis.per_epoch": True}).stage("lesion")
+    assert front_key(on) != front_key(stage) and tuner_key(on) != tuner_key(stage)
+    # a tree saved before the setting existed reads back with it off, under the same keys
+    tree = stage.to_dict()
+    del tree["lesion"]["synthesis"]["per_epoch"]
+    old = config.Profile.from_dict(tree)
+    assert front_key(old) == front_key(stage) and tuner_key(old) == tuner_key(stage)
+    with pytest.raises(ValueError, match="per_epoch"):
+        config.profile("smoke").replace(**{"lesion.synthesis.per_epoch": 1})
+
+
 def test_a_synthetic_copy_stays_in_its_patients_fold():
     from liverseg.train.cascade import fold_of_cases
 

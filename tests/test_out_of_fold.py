@@ -31,8 +31,10 @@ def test_each_folds_priors_come_from_a_localizer_that_never_saw_that_fold(tmp_pa
     chosen = _slices()
     trained = []  # per fold localizer: the patients (numbers) of its training images
 
-    def fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None):
+    def fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None,
+                      case_ids=None):
         assert val is None and epochs == 7  # no validation of its own; the main one's epochs
+        assert len(case_ids) == len(train[0])  # its own slices' patients, for the sampler
         trained.append(set(np.unique(train[0]).astype(int).tolist()))
         return SimpleNamespace(model=len(trained) - 1)  # the model: its fold localizer's index
 

@@ -1,4 +1,6 @@
-"""The resumable training loop: a run killed partway resumes to the same weights and log."""
+"""The resumable training loop: a run killed partway resumes to the same weights and log
+(here with each epoch reading its own rows, as the lesion stage's per-epoch synthetic draws
+do)."""
 
 import json
 import os
@@ -17,7 +19,8 @@ SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from liverseg import losses, models
-    from liverseg.config import LocalizationConfig, TrainConfig
+    from liverseg.config import LocalizationConfig, TrainConfig, profile
+    from liverseg.train.cascade import epoch_sampler
     from liverseg.train.loop import fit
 
     rng = np.random.default_rng(0)
@@ -29,8 +32,13 @@ SCRIPT = textwrap.dedent(
     config = LocalizationConfig(image_size=32, base_filters=4, depth=2, dropout=0.3)
     settings = TrainConfig(learning_rate=3e-3, batch_size=4, epochs=int(sys.argv[2]),
                            early_stopping_patience=10, jit_compile="auto")
+    # rows 8-15 stand for synthetic draws 1 and 2 of rows 0-7: an epoch reads 0-7 and one draw
+    ids = np.array([f"p{i}" for i in range(8)] + [f"p{i}~synthetic{1 + i % 2}" for i in range(8)])
+    stage = profile("smoke").replace(**{"lesion.synthesis.share": 1.0, "lesion.synthesis.copies": 2,
+                                        "lesion.synthesis.per_epoch": True}).stage("lesion")
+    sampler = epoch_sampler(data[0][1][..., 0], "lesion", stage, ids)
     fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(), *data,
-        sys.argv[1], settings, progress=False)
+        sys.argv[1], settings, progress=False, sampler=sampler)
     """
 )
 
@@ -151,6 +159,12 @@ def test_batches_are_the_rows_of_each_epochs_order_read_one_batch_at_a_time(tmp_
         batches[3]
     in_order = Batches(x, y, 4)
     np.testing.assert_array_equal(in_order[2][0], x[8:])
+    some = Batches(x, y, 4, order=np.array([7, 7, 2, 0, 9]))  # rows repeat or are left out
+    assert len(some) == 2
+    np.testing.assert_array_equal(some[1][0], x[[9]])
+    for bad in (np.array([0, 10]), np.array([-1]), np.zeros((2, 2), int)):
+        with pytest.raises(ValueError, match="order"):
+            Batches(x, y, 4, order=bad)
 
     parts = (y[:3], np.zeros((0, 8, 8), np.float32), y[3:])
     joined = ConcatenatedRows(*parts)

@@ -36,7 +36,8 @@ class LesionConfig(_Serializable):
     of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
     in-sample priors, where weak fold localizers may cover few lesions). ``synthesis`` joins
     the lesion stage's training volumes by synthetic copies with lesions inserted into their
-    livers (:mod:`liverseg.lesion_synthesis`, drawn once per copy, not anew every epoch).
+    livers (:mod:`liverseg.lesion_synthesis`: drawn in advance, every copy every epoch, or with
+    ``synthesis.per_epoch`` a draw of its own for each epoch).
     """
 
     image_size: Optional[int] = None
@@ -296,12 +297,13 @@ def _demo() -> Profile:
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
         experiments=ExperimentConfig(test_phantoms=4),
         # the realistic mixture (PhantomConfig()): the book ships networks trained on it
-        # the lesion stage of the "Finding lesions" ladder's top rung (`closer_view`): on `demo`
+        # the lesion stage of the "Finding lesions" ladder's top rung (`fresh_draws`): on `demo`
         # the paper's lesion stage found no lesion (global Dice 0.08 ± 0.13, 3 seeds)
         lesion=LesionConfig(image_size=128, base_filters=8, loss_scheme="uniform",
                             positive_weight=10.0, dice_over="batch", positive_share=0.5,
                             empty_slice_fraction=1.0, prior_folds=1,
-                            synthesis=SynthesisConfig(share=0.9, validation=True)),
+                            synthesis=SynthesisConfig(share=0.9, validation=True, copies=20,
+                                                      per_epoch=True)),
     )
 
 

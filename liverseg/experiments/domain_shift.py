@@ -213,7 +213,8 @@ def train_localizer(data: Data, settings: Profile, store: str | Path, progress: 
     folder = front_folder(store, settings, data)
     localizer = _fit_localizer(settings, structure, (chosen.images[..., None], chosen.labels),
                                (data.val.images[..., None], data.val.labels),
-                               folder / "localizer", progress, f"{tag} localizer".strip())
+                               folder / "localizer", progress, f"{tag} localizer".strip(),
+                               case_ids=chosen.case_ids)
     return TrainedLocalizer(localizer, folder)
 
 

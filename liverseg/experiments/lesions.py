@@ -45,6 +45,7 @@ PAPER = {"lesion.prior_mode": "bbox", "lesion.prior_keep_largest": True,
          "lesion.loss_scheme": None, "lesion.positive_weight": 1.0, "lesion.dice_over": "sample",
          "lesion.positive_share": 0.0, "lesion.empty_slice_fraction": None,
          "lesion.synthesis.share": 0.0, "lesion.synthesis.validation": False,
+         "lesion.synthesis.copies": 1, "lesion.synthesis.per_epoch": False,
          "lesion.prior_folds": None, "lesion.image_size": None, "lesion.base_filters": None}
 WEIGHTED = {**PAPER, "lesion.prior_mode": "boxes", "lesion.prior_keep_largest": False,
             "lesion.loss_scheme": "uniform", "lesion.positive_weight": 10.0,
@@ -53,6 +54,9 @@ RICH = {**WEIGHTED, "lesion.positive_share": 0.5, "lesion.empty_slice_fraction":
 SYNTHETIC = {**RICH, "lesion.synthesis.share": 0.9}
 IN_SAMPLE = {**SYNTHETIC, "lesion.prior_folds": 1, "lesion.synthesis.validation": True}
 CLOSER = {**IN_SAMPLE, "lesion.image_size": 128, "lesion.base_filters": 8}
+#: a draw of its own for each of the 20 epochs of demo's budget (Hu et al.'s on-the-fly
+#: synthesis) instead of the same draw every epoch
+FRESH = {**CLOSER, "lesion.synthesis.copies": 20, "lesion.synthesis.per_epoch": True}
 LEVERS = (
     Variant("paper", PAPER),
     Variant("weighted_loss", WEIGHTED),
@@ -60,6 +64,7 @@ LEVERS = (
     Variant("synthetic", SYNTHETIC),
     Variant("in_sample_priors", IN_SAMPLE),
     Variant("closer_view", CLOSER),
+    Variant("fresh_draws", FRESH),
 )
 METRICS = ("dice", "dice_global", "precision", "recall")
 

@@ -94,7 +94,7 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
         InvalidDataError: no validation or no test patient.
         ValueError: ``test_phantoms`` on a real dataset.
     """
-    from liverseg.train.system import held_out_phantoms, load_cases, stage_cases
+    from liverseg.train.system import drawn_synthesis, held_out_phantoms, load_cases, stage_cases
 
     plane = plane or settings.experiments.plane
     cases = load_cases(settings, data_dir, progress) if cases is None else list(cases)
@@ -115,9 +115,12 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
         # a slice folder is reused by case id; phantoms scanned otherwise are other pixels
         folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
     stage = settings.stage(structure)  # the lesion view has its own input size
-    synthesis = stage.lesion.synthesis
+    synthesis = drawn_synthesis(stage)
     if structure == "lesion" and synthesis.share:  # synthetic copies are other pixels
-        folder = folder / f"synthesis-{_hash(dataclasses.asdict(synthesis))}"
+        drawn = dataclasses.asdict(synthesis)
+        if not synthesis.per_epoch:  # the folders cut before the setting existed
+            drawn.pop("per_epoch")
+        folder = folder / f"synthesis-{_hash(drawn)}"
     subsets = [build_slices(stage_cases(stage, structure, subset, [by_id[i] for i in ids]),
                             plane, stage.image_size,
                             settings.preprocess, structure, settings.inference.liver_margin,

@@ -31,7 +31,7 @@ import numpy as np
 from liverseg import losses, models
 from liverseg.config import Profile
 from liverseg.io.atomic import atomic_path, atomic_write_text
-from liverseg.lesion_synthesis import source_case_id
+from liverseg.lesion_synthesis import epoch_rows, source_case_id
 from liverseg.metrics.prior import prior_scores
 from liverseg.predict import predict_priors, predict_probability, predict_tuned
 from liverseg.prior_jitter import prior_augment
@@ -205,7 +205,7 @@ def train_front(chosen: SliceSet, val: SliceSet, test: SliceSet | None, structur
     batch = settings.inference.batch_size
     localizer = _fit_localizer(settings, structure, (chosen.images[..., None], chosen.labels),
                                (val.images[..., None], val.labels), workdir / "localizer",
-                               progress, f"{tag} localizer".strip())
+                               progress, f"{tag} localizer".strip(), case_ids=chosen.case_ids)
     train_priors = _cached(workdir / "priors_train.npy",
                            lambda: out_of_fold_priors(chosen, structure, settings, workdir,
                                                        localizer, progress, tag))
@@ -249,7 +249,7 @@ def train_tuner(chosen: SliceSet, val: SliceSet, front: Front, structure: str, s
         ({"image": val.images[..., None], "prior": front.val_priors[..., None]}, val.labels),
         workdir, settings.train, progress=progress, desc=desc,
         targets=functools.partial(tuner_targets, structure=structure, n_levels=n_levels),
-        sampler=epoch_sampler(chosen.labels, structure, settings),
+        sampler=epoch_sampler(chosen.labels, structure, settings, chosen.case_ids),
         augment=prior_augment(settings.train.prior_jitter),
     )
 
@@ -260,7 +260,8 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
                      unlabelled: UnlabelledSlices | None = None):
     """Algorithm 1 on a trained tuner (:func:`liverseg.train.self_training.self_train`), with
     the test slices scored in its history when there are any, and the ``unlabelled`` slices
-    (with ``front.unlabelled_priors``) cut into patches when there are any.
+    (with ``front.unlabelled_priors``) cut into patches when there are any. With
+    ``lesion.synthesis.per_epoch`` it cuts the rows of epoch 0 (the volumes and draw 1).
 
     Raises ``ValueError`` for ``unlabelled`` slices without ``front.unlabelled_priors``."""
     test_inputs = None
@@ -271,9 +272,13 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
         if front.unlabelled_priors is None:
             raise ValueError("unlabelled slices need their priors: pass them to train_front")
         unlabelled_inputs = (unlabelled.images, front.unlabelled_priors)
+    synthesis = settings.lesion.synthesis
+    rows = slice(None)
+    if structure == "lesion" and synthesis.share and synthesis.per_epoch:  # as epoch 0 reads
+        rows = epoch_rows(chosen.case_ids, synthesis.copies, 0)
     return self_train(
         tuner,
-        (chosen.images, front.train_priors, chosen.target(structure)),
+        (chosen.images[rows], front.train_priors[rows], chosen.target(structure)[rows]),
         (val.images, front.val_priors, val.target(structure)),
         test_inputs, settings, workdir, progress=progress, desc=tag,
         unlabelled=unlabelled_inputs,
@@ -290,24 +295,44 @@ def tuner_targets(labels: np.ndarray, structure: str, n_levels: int) -> dict[str
     return losses.multi_level_targets(localizer_targets(labels, structure), n_levels)
 
 
-def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None):
-    """``train``, ``val``: (images ``(N, S, S, 1)``, 0/1/2 labels ``(N, S, S)``)."""
+def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epochs=None,
+                   case_ids=None):
+    """``train``, ``val``: (images ``(N, S, S, 1)``, 0/1/2 labels ``(N, S, S)``); ``case_ids``
+    the training slices' patients (:func:`epoch_sampler`)."""
     return fit(lambda: models.build_localization_net(settings),
                losses.localization_loss(settings.train),
                train, val, workdir, settings.train, epochs=epochs, progress=progress, desc=desc,
                targets=functools.partial(localizer_targets, structure=structure),
-               sampler=epoch_sampler(train[1], structure, settings))
+               sampler=epoch_sampler(train[1], structure, settings, case_ids))
 
 
-def epoch_sampler(labels: np.ndarray, structure: str, settings: Profile):
-    """The row order of each training epoch: ``None`` (a plain shuffle) unless
-    ``train.positive_share`` asks for batches rich in ``structure``
-    (:func:`~liverseg.train.slices.balanced_order`)."""
-    t = settings.train
-    if not t.positive_share:
+def epoch_sampler(labels: np.ndarray, structure: str, settings: Profile,
+                  case_ids: np.ndarray | None = None):
+    """The rows each training epoch reads, in order: ``None`` (a plain shuffle of every row)
+    unless ``train.positive_share`` asks for batches rich in ``structure``
+    (:func:`~liverseg.train.slices.balanced_order`) or ``lesion.synthesis.per_epoch`` gives
+    each epoch its own synthetic draw (:func:`~liverseg.lesion_synthesis.epoch_rows` of the
+    slices' ``case_ids``; the liver stage never has copies)."""
+    t, synthesis = settings.train, settings.lesion.synthesis
+    per_epoch = structure == "lesion" and synthesis.share and synthesis.per_epoch
+    if not t.positive_share and not per_epoch:
         return None
+    if per_epoch and case_ids is None:
+        raise ValueError("lesion.synthesis.per_epoch needs the slices' case ids")
     present = target_mask(labels, structure).any(axis=(1, 2))
-    return functools.partial(balanced_order, present, t.batch_size, t.positive_share, t.seed)
+    return functools.partial(_epoch_order, present, case_ids if per_epoch else None,
+                             synthesis.copies, t.batch_size, t.positive_share, t.seed)
+
+
+def _epoch_order(present: np.ndarray, case_ids: np.ndarray | None, copies: int, batch_size: int,
+                 share: float, seed: int, epoch: int) -> np.ndarray:
+    """:func:`epoch_sampler`'s order of ``epoch``: the epoch's rows (every row when
+    ``case_ids`` is ``None``), lesion-rich with ``share``, else shuffled with (seed, epoch)."""
+    rows = (np.arange(len(present), dtype=np.int64) if case_ids is None
+            else epoch_rows(case_ids, copies, epoch))
+    if share:
+        return rows[balanced_order(present[rows], batch_size, share, seed, epoch)]
+    return rows[np.random.default_rng((seed, epoch)).permutation(len(rows))]
 
 
 def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, workdir,
@@ -332,7 +357,7 @@ def out_of_fold_priors(chosen: SliceSet, structure: str, settings: Profile, work
         model = _fit_localizer(
             settings, structure, (inner.images[..., None], inner.labels), None,
             workdir / f"localizer_fold{k}", progress, f"{tag} localizer fold {k}",
-            epochs=localizer.best_epoch,
+            epochs=localizer.best_epoch, case_ids=inner.case_ids,
         ).model
         priors[held] = predict_priors(model, chosen.images[held], chosen.hu[held],
                                       settings.prior, batch)

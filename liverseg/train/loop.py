@@ -101,8 +101,8 @@ def fit(
             ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
             batch's rows only, one by one.
         sampler: ``None`` (each epoch a permutation drawn with ``(seed, epoch)``) or a function
-            of the epoch returning its row order (as many rows as ``train``; rows may repeat),
-            e.g. :func:`liverseg.train.slices.balanced_order` for batches rich in a rare
+            of the epoch returning the rows it reads, in order (rows may repeat or be left
+            out), e.g. :func:`liverseg.train.slices.balanced_order` for batches rich in a rare
             structure. It must depend on the epoch only, so that a resumed run reads the same.
         augment: ``None`` or a function ``augment(x, rows, seed=seed, epoch=epoch)`` applied to
             the ``x`` of each *training* batch (never to ``val``'s): ``rows`` are the batch's
@@ -223,8 +223,9 @@ def reseed(model: keras.Model, seed: int, epoch: int) -> None:
 class Batches(keras.utils.PyDataset):
     """``(x, y)`` batches of arrays read one batch at a time, in a given order.
 
-    Batch ``i`` holds the rows ``order[i * batch_size:(i + 1) * batch_size]`` (``order``
-    ``None``: the rows in their own order) of ``x`` and ``y`` (arrays, dicts or lists of
+    Batch ``i`` holds the rows ``order[i * batch_size:(i + 1) * batch_size]`` (``order``: any
+    1-D row indices, rows may repeat or be left out; ``None``: the rows in their own order)
+    of ``x`` and ``y`` (arrays, dicts or lists of
     arrays, or anything with ``len()`` and ``[index_array]``), with ``targets`` applied to
     the ``y`` part; the last batch may be smaller. The rows of a batch are read in increasing
     order (sequential reads of a ``np.memmap``) and put back in ``order``'s. Only the batch is
@@ -252,12 +253,15 @@ class Batches(keras.utils.PyDataset):
         rows = _length(x)
         if _length(y) != rows:
             raise ValueError(f"x has {rows} rows but y {_length(y)}")
-        self.n = rows - (rows % self.batch_size) % multiple_of  # the rows read per epoch
         if order is not None:
             order = np.asarray(order, dtype=np.int64)
-            if order.shape != (rows,):
-                raise ValueError(f"order has shape {order.shape}, expected ({rows},)")
+            if order.ndim != 1 or not len(order):
+                raise ValueError(f"order must be 1-D row indices, got shape {order.shape}")
+            if order.min() < 0 or order.max() >= rows:
+                raise ValueError(f"order holds rows outside 0 … {rows - 1}")
         self.order = order
+        read = rows if order is None else len(order)
+        self.n = read - (read % self.batch_size) % multiple_of  # the rows read per epoch
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)

@@ -15,9 +15,9 @@ the lesion label 2 as their foreground). It writes into ``out``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
-
 import time
 from pathlib import Path
 
@@ -166,12 +166,24 @@ def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> lis
     """The cases a stage cuts its ``subset`` slices from: the lesion stage's training cases
     are joined by their synthetic copies (``lesion.synthesis``,
     :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``), and
-    so are its validation cases with ``lesion.synthesis.validation``; test cases never."""
-    synthesis = stage.lesion.synthesis
+    so are its validation cases with ``lesion.synthesis.validation`` (draw 1 alone with
+    ``per_epoch``: the epoch is chosen on the same lesions every epoch); test cases never."""
+    synthesis = drawn_synthesis(stage, subset)
     joined = subset == "train" or (subset == "val" and synthesis.validation)
     if structure != "lesion" or not joined:
         return cases
     return with_synthetic_copies(cases, stage.split.seed, synthesis)
+
+
+def drawn_synthesis(stage: Profile, subset: str = "train"):
+    """The lesion stage's ``lesion.synthesis`` as :func:`stage_cases` draws it for ``subset``:
+    with ``per_epoch``, validation gets draw 1 alone, and training no more draws than its
+    epoch budget (``train.epochs``) reads."""
+    synthesis = stage.lesion.synthesis
+    if not synthesis.per_epoch:
+        return synthesis
+    copies = 1 if subset == "val" else min(synthesis.copies, stage.train.epochs)
+    return dataclasses.replace(synthesis, copies=copies)
 
 
 def _check_same_settings(out: Path, settings: Profile) -> None:
