@@ -11,7 +11,7 @@ import pytest
 
 from liverseg import config
 from liverseg.config import PhantomConfig
-from liverseg.datasets.synthetic import make_case
+from liverseg.datasets.synthetic import make_case, phantom_seed
 from liverseg.datasets.synthetic.phantom import make_phantom
 from liverseg.experiments import domain_shift
 from liverseg.experiments.store import per_case_run
@@ -28,12 +28,12 @@ def tiny_settings(seeds=(0, 1)):
 
 
 def test_phantom_seed_reads_the_ids_make_case_writes():
-    assert domain_shift.phantom_seed("phantom-0-3") == (0, 3)
-    assert domain_shift.phantom_seed("phantom-12345-1") == (12345, 1)
+    assert phantom_seed("phantom-0-3") == (0, 3)
+    assert phantom_seed("phantom-12345-1") == (12345, 1)
     assert make_case((12345, 1), shape=(4, 16, 16)).case_id == "phantom-12345-1"
     for bad in ("volume-3", "phantom-", "phantom-a-1", "3Dircadb1.1"):
         with pytest.raises(ValueError, match="not the id of a phantom"):
-            domain_shift.phantom_seed(bad)
+            phantom_seed(bad)
 
 
 def test_the_shifted_family_lies_outside_the_classic_and_inside_the_mixture():
@@ -53,7 +53,7 @@ def test_rescan_scans_the_same_patients_as_the_family_says():
     classic = domain_shift.rescan(ids, settings, PhantomConfig.classic())
     assert [c.case_id for c in shifted] == ids == [c.case_id for c in classic]
     for case_id, case, plain in zip(ids, shifted, classic):
-        seed = domain_shift.phantom_seed(case_id)
+        seed = phantom_seed(case_id)
         phantom = make_phantom(seed, shape=(SIZE // 2, SIZE, SIZE), config=domain_shift.SHIFTED)
         assert phantom.phase == "arterial"
         assert 22.0 <= phantom.noise_hu <= 30.0
@@ -127,7 +127,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
 
     # testing: the classic test slices, and the same patients rescanned as the shifted family
     test_ids = classic.split.test
-    shifted_cases = [make_case(domain_shift.phantom_seed(i), shape=(SIZE // 2, SIZE, SIZE),
+    shifted_cases = [make_case(phantom_seed(i), shape=(SIZE // 2, SIZE, SIZE),
                                config=domain_shift.SHIFTED) for i in test_ids]
     expected_shifted = build_slices(shifted_cases, "axial", SIZE, settings.preprocess, "liver",
                                     settings.inference.liver_margin)

@@ -230,6 +230,9 @@ def test_randomize_appearance_refuses_what_it_cannot_do():
     ({"appearance_gamma_window_hu": (100.0, 100.0)}, r"phantoms\.appearance_gamma_window_hu must be a range"),
     ({"liver_perfusion_hu": (-5.0, 10.0)}, r"phantoms\.liver_perfusion_hu must be a range"),
     ({"liver_perfusion_hu": "strong"}, r"phantoms\.liver_perfusion_hu must be a \(low, high\) pair"),
+    ({"appearance_draws": -1}, r"phantoms\.appearance_draws must be a whole number"),
+    ({"appearance_draws": 1.5}, r"phantoms\.appearance_draws must be a whole number"),
+    ({"appearance_draws": 2}, r"phantoms\.appearance_draws needs appearance='randomized'"),
 ])
 def test_bad_appearance_settings_are_refused_naming_the_setting(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -245,3 +248,46 @@ def test_appearance_settings_round_trip_and_old_trees_read_back_with_the_mode_of
     assert PhantomConfig.from_dict(old) == MIXTURE
     assert MIXTURE.appearance == "realistic" and PhantomConfig.classic().appearance == "realistic"
     assert MIXTURE.liver_perfusion_hu == (0.0, 0.0)
+
+
+def test_the_liver_stage_reads_one_appearance_draw_of_each_training_phantom_per_epoch():
+    from liverseg.lesion_synthesis import copy_number, epoch_rows, source_case_id
+    from liverseg.train.cascade import epoch_sampler
+    from liverseg.train.slices import build_slices
+    from liverseg.train.system import stage_cases
+
+    drawing = dataclasses.replace(RANDOM, appearance_draws=2)
+    settings = profile("smoke").replace(phantoms=dataclasses.replace(drawing, matrix=32))
+    stage = settings.stage("liver")  # phantoms of (16, 32, 32) voxels
+    cases = [make_case((0, i), shape=stage.phantom_shape, config=drawing) for i in range(2)]
+    train = stage_cases(stage, "liver", "train", cases)
+    ids = [c.case_id for c in train]
+    assert ids[:2] == [c.case_id for c in cases] and [copy_number(i) for i in ids] == [0, 0, 1, 1, 2, 2]
+    for case in train[2:]:
+        source = cases[[c.case_id for c in cases].index(source_case_id(case.case_id))]
+        np.testing.assert_array_equal(case.label, source.label)  # the same patient, redrawn
+        assert not np.array_equal(case.image.array, source.image.array)
+    assert not np.array_equal(train[2].image.array, train[4].image.array)  # draw 1 vs draw 2
+    again = stage_cases(stage, "liver", "train", cases)  # (split seed, draw, case): the same
+    for a, b in zip(train, again):
+        np.testing.assert_array_equal(a.image.array, b.image.array)
+    # validation and test phantoms, the lesion stage and a family without draws: as they are
+    assert stage_cases(stage, "liver", "val", cases) is cases
+    assert stage_cases(stage, "liver", "test", cases) is cases
+    assert [c.case_id for c in stage_cases(settings.stage("lesion"), "lesion", "train", cases)] \
+        == ids[:2]
+    # epoch e reads the phantoms and draw e % 2 + 1
+    slices = build_slices(train, "axial", 32, structure="liver")
+    sampler = epoch_sampler(slices.labels, "liver", stage, slices.case_ids)
+    for epoch in range(3):
+        assert set(sampler(epoch)) == set(epoch_rows(slices.case_ids, 2, epoch))
+    assert epoch_sampler(slices.labels, "liver", profile("smoke")) is None
+
+
+def test_one_rule_names_a_phantom_family_and_draws_at_zero_keep_the_old_name():
+    from liverseg.experiments import domain_shift
+
+    assert MIXTURE.key() == domain_shift.phantoms_key(MIXTURE) == "6feadf96b0"  # as before
+    drawing = dataclasses.replace(RANDOM, appearance_draws=3)
+    assert drawing.key() != RANDOM.key()
+    assert PhantomConfig.from_dict(json.loads(json.dumps(drawing.to_dict()))) == drawing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -63,8 +65,11 @@ class PhantomConfig(_Serializable):
     ``liver_perfusion_hu`` (either mode): the amplitude range (HU) of patchy, perfusion-like
     enhancement of the liver parenchyma; ``(0, 0)``, the default, draws none.
     :func:`~liverseg.datasets.synthetic.appearance.randomize_appearance` re-draws all this per
-    (seed, epoch, case). The defaults keep the mode off: the mixture and :meth:`classic` are
-    unchanged.
+    (seed, epoch, case); ``appearance_draws`` (``K``, 0: none) renders each *training* phantom of
+    the liver stage again ``K`` times in advance (draw ``k`` of (``split.seed``, ``k``, case)), and
+    epoch ``e`` learns from the phantoms and draw ``e % K + 1`` alone — a new appearance each
+    epoch up to ``K`` epochs (validation and test phantoms are never re-drawn). The defaults keep
+    the mode off: the mixture and :meth:`classic` are unchanged.
 
     The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS
     to be (the phase weights are our estimate, not a census of LiTS), 8–30 HU noise (routine
@@ -128,6 +133,7 @@ class PhantomConfig(_Serializable):
     appearance_gamma: tuple[float, float] = (0.6, 1.6)
     appearance_gamma_window_hu: tuple[float, float] = (-100.0, 200.0)
     liver_perfusion_hu: tuple[float, float] = (0.0, 0.0)
+    appearance_draws: int = 0
 
     @classmethod
     def classic(cls) -> "PhantomConfig":
@@ -212,10 +218,28 @@ class PhantomConfig(_Serializable):
                 raise ValueError(f"{name}.{field_name} must be in [0, 1], got {value}")
         self._check_appearance(name)
 
+    @property
+    def draws_appearance(self) -> bool:
+        """Whether these settings draw any appearance (the randomized mode or perfusion)."""
+        return self.appearance == "randomized" or self.liver_perfusion_hu[1] > 0
+
+    def key(self) -> str:
+        """A short hash of the family: the one rule that names its slice folders
+        (``appearance_draws`` left out at 0, so folders cut before it existed keep their
+        names)."""
+        tree = self.to_dict()
+        if not self.appearance_draws:
+            del tree["appearance_draws"]
+        return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
+
     def _check_appearance(self, name: str) -> None:
         """The appearance settings (issue 17): each a ``(low, high)`` pair within its bounds."""
         if self.appearance not in APPEARANCE_MODES:
             raise ValueError(f"{name}.appearance must be one of {APPEARANCE_MODES}, got {self.appearance!r}")
+        draws = self.appearance_draws
+        if isinstance(draws, bool) or int(draws) != draws or draws < 0:
+            raise ValueError(f"{name}.appearance_draws must be a whole number >= 0, got {draws!r}")
+        self.appearance_draws = int(draws)
         bounds = {  # setting: (lowest low, highest high, low may equal high)
             "appearance_tissue_hu": (-1000.0, 3000.0, True),
             "appearance_bone_hu": (-1000.0, 3000.0, True),
@@ -235,3 +259,6 @@ class PhantomConfig(_Serializable):
                 order = "<=" if equal else "<"
                 raise ValueError(f"{name}.{field_name} must be a range with {lowest:g} <= low {order} high "
                                  f"<= {highest:g}, got {value!r}")
+        if self.appearance_draws and not self.draws_appearance:
+            raise ValueError(f"{name}.appearance_draws needs appearance='randomized' or a "
+                             f"liver_perfusion_hu range above 0: there is nothing to draw")

@@ -45,9 +45,9 @@ import numpy as np
 from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split
 from liverseg.errors import InvalidDataError
-from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, _hash, collapsed,
-                                          data_fingerprint, front_folder, per_case_run, prepare,
-                                          rounds_key, train_variant, tuner_folder)
+from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, collapsed,
+                                        data_fingerprint, front_folder, per_case_run, prepare,
+                                        rounds_key, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_write_text
 from liverseg.train.loop import FitResult
 from liverseg.train.slices import SliceSet, build_slices
@@ -126,8 +126,8 @@ def families_table(phantoms: Mapping[str, PhantomConfig],
 
 
 def phantoms_key(phantoms: PhantomConfig) -> str:
-    """A short hash of a phantom family's settings."""
-    return _hash(json.loads(json.dumps(dataclasses.asdict(phantoms))))
+    """A short hash of a phantom family's settings (:meth:`PhantomConfig.key`, the one rule)."""
+    return phantoms.key()
 
 
 def family_store(settings: Profile, store: str | Path, phantoms: PhantomConfig) -> Path:
@@ -149,26 +149,10 @@ def family_data(settings: Profile, store: str | Path, phantoms: PhantomConfig, *
                    plane=plane, structure=structure, progress=progress)
 
 
-def phantom_seed(case_id: str) -> tuple[int, ...]:
-    """The seed of a phantom from its id (``"phantom-0-3"`` → ``(0, 3)``;
-    :func:`liverseg.datasets.synthetic.make_case` names cases so).
-
-    Raises:
-        ValueError: not a phantom's id.
-    """
-    head, _, rest = str(case_id).partition("-")
-    try:
-        if head != "phantom" or not rest:
-            raise ValueError
-        return tuple(int(part) for part in rest.split("-"))
-    except ValueError:
-        raise ValueError(f"{case_id!r} is not the id of a phantom") from None
-
-
 def rescan(case_ids: Sequence[str], settings: Profile, phantoms: PhantomConfig) -> list:
     """The phantoms ``case_ids`` (same patients: anatomy, lesions) scanned as ``phantoms``, at
     the profile's volume shape (:attr:`~liverseg.config.Profile.phantom_shape`) as :func:`liverseg.train.system.load_cases`."""
-    from liverseg.datasets.synthetic import make_case
+    from liverseg.datasets.synthetic import make_case, phantom_seed
 
     return [make_case(phantom_seed(i), shape=settings.phantom_shape, config=phantoms)
             for i in case_ids]

@@ -113,7 +113,7 @@ def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
     folder = Path(store) / "slices" / f"{plane}-{structure}"
     if settings.dataset == "synthetic" and settings.phantoms != PhantomConfig.classic():
         # a slice folder is reused by case id; phantoms scanned otherwise are other pixels
-        folder = folder.parent / f"phantoms-{_hash(settings.phantoms.to_dict())}" / folder.name
+        folder = folder.parent / f"phantoms-{settings.phantoms.key()}" / folder.name
     stage = settings.stage(structure)  # the lesion view has its own input size
     synthesis = drawn_synthesis(stage)
     if structure == "lesion" and synthesis.share:  # synthetic copies are other pixels

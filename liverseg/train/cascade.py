@@ -260,8 +260,8 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
                      unlabelled: UnlabelledSlices | None = None):
     """Algorithm 1 on a trained tuner (:func:`liverseg.train.self_training.self_train`), with
     the test slices scored in its history when there are any, and the ``unlabelled`` slices
-    (with ``front.unlabelled_priors``) cut into patches when there are any. With
-    ``lesion.synthesis.per_epoch`` it cuts the rows of epoch 0 (the volumes and draw 1).
+    (with ``front.unlabelled_priors``) cut into patches when there are any. With copies read
+    one per epoch (:func:`epoch_draws`) it cuts the rows of epoch 0 (the volumes and draw 1).
 
     Raises ``ValueError`` for ``unlabelled`` slices without ``front.unlabelled_priors``."""
     test_inputs = None
@@ -272,10 +272,8 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
         if front.unlabelled_priors is None:
             raise ValueError("unlabelled slices need their priors: pass them to train_front")
         unlabelled_inputs = (unlabelled.images, front.unlabelled_priors)
-    synthesis = settings.lesion.synthesis
-    rows = slice(None)
-    if structure == "lesion" and synthesis.share and synthesis.per_epoch:  # as epoch 0 reads
-        rows = epoch_rows(chosen.case_ids, synthesis.copies, 0)
+    draws = epoch_draws(settings, structure)
+    rows = epoch_rows(chosen.case_ids, draws, 0) if draws else slice(None)  # as epoch 0 reads
     return self_train(
         tuner,
         (chosen.images[rows], front.train_priors[rows], chosen.target(structure)[rows]),
@@ -306,30 +304,39 @@ def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epo
                sampler=epoch_sampler(train[1], structure, settings, case_ids))
 
 
+def epoch_draws(settings: Profile, structure: str) -> int:
+    """How many drawn copies of each training volume are read one per epoch
+    (:func:`~liverseg.lesion_synthesis.epoch_rows`): the lesion stage's synthetic lesions with
+    ``lesion.synthesis.per_epoch``, the liver stage's phantom appearances
+    (``phantoms.appearance_draws``); 0 when every row is read every epoch."""
+    if structure == "lesion":
+        synthesis = settings.lesion.synthesis
+        return int(synthesis.copies) if synthesis.share and synthesis.per_epoch else 0
+    return settings.phantoms.appearance_draws if settings.dataset == "synthetic" else 0
+
+
 def epoch_sampler(labels: np.ndarray, structure: str, settings: Profile,
                   case_ids: np.ndarray | None = None):
     """The rows each training epoch reads, in order: ``None`` (a plain shuffle of every row)
     unless ``train.positive_share`` asks for batches rich in ``structure``
-    (:func:`~liverseg.train.slices.balanced_order`) or ``lesion.synthesis.per_epoch`` gives
-    each epoch its own synthetic draw (:func:`~liverseg.lesion_synthesis.epoch_rows` of the
-    slices' ``case_ids``; the liver stage never has copies)."""
-    t, synthesis = settings.train, settings.lesion.synthesis
-    per_epoch = structure == "lesion" and synthesis.share and synthesis.per_epoch
-    if not t.positive_share and not per_epoch:
+    (:func:`~liverseg.train.slices.balanced_order`) or the volumes have drawn copies read one
+    per epoch (:func:`epoch_draws`, with the slices' ``case_ids``)."""
+    t, draws = settings.train, epoch_draws(settings, structure)
+    if not t.positive_share and not draws:
         return None
-    if per_epoch and case_ids is None:
-        raise ValueError("lesion.synthesis.per_epoch needs the slices' case ids")
+    if draws and case_ids is None:
+        raise ValueError("drawn copies read one per epoch need the slices' case ids")
     present = target_mask(labels, structure).any(axis=(1, 2))
-    return functools.partial(_epoch_order, present, case_ids if per_epoch else None,
-                             synthesis.copies, t.batch_size, t.positive_share, t.seed)
+    return functools.partial(_epoch_order, present, case_ids if draws else None,
+                             max(draws, 1), t.batch_size, t.positive_share, t.seed)
 
 
-def _epoch_order(present: np.ndarray, case_ids: np.ndarray | None, copies: int, batch_size: int,
+def _epoch_order(present: np.ndarray, case_ids: np.ndarray | None, draws: int, batch_size: int,
                  share: float, seed: int, epoch: int) -> np.ndarray:
     """:func:`epoch_sampler`'s order of ``epoch``: the epoch's rows (every row when
     ``case_ids`` is ``None``), lesion-rich with ``share``, else shuffled with (seed, epoch)."""
     rows = (np.arange(len(present), dtype=np.int64) if case_ids is None
-            else epoch_rows(case_ids, copies, epoch))
+            else epoch_rows(case_ids, draws, epoch))
     if share:
         return rows[balanced_order(present[rows], batch_size, share, seed, epoch)]
     return rows[np.random.default_rng((seed, epoch)).permutation(len(rows))]

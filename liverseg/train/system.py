@@ -163,14 +163,22 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
 
 
 def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> list:
-    """The cases a stage cuts its ``subset`` slices from: the lesion stage's training cases
-    are joined by their synthetic copies (``lesion.synthesis``,
+    """The cases a stage cuts its ``subset`` slices from: the liver stage's training phantoms
+    are joined by their appearance draws (``phantoms.appearance_draws``,
+    :func:`liverseg.datasets.synthetic.with_appearance_draws`, drawn with ``split.seed``); the
+    lesion stage's training cases are joined by their synthetic copies (``lesion.synthesis``,
     :func:`liverseg.lesion_synthesis.with_synthetic_copies`, drawn with ``split.seed``), and
     so are its validation cases with ``lesion.synthesis.validation`` (draw 1 alone with
     ``per_epoch``: the epoch is chosen on the same lesions every epoch); test cases never."""
+    if structure == "liver":
+        if subset != "train" or stage.dataset != "synthetic" or not stage.phantoms.appearance_draws:
+            return cases
+        from liverseg.datasets.synthetic import with_appearance_draws
+
+        return with_appearance_draws(cases, stage.split.seed, stage.phantom_shape, stage.phantoms)
     synthesis = drawn_synthesis(stage, subset)
     joined = subset == "train" or (subset == "val" and synthesis.validation)
-    if structure != "lesion" or not joined:
+    if not joined:
         return cases
     return with_synthetic_copies(cases, stage.split.seed, synthesis)
 

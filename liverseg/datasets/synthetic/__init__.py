@@ -26,12 +26,12 @@ Example::
 
 from liverseg.config import PhantomConfig
 
-from .appearance import Appearance, randomize_appearance
-from .dataset import case_seed, iter_cases, make_dataset
+from .appearance import Appearance, randomize_appearance, with_appearance_draws
+from .dataset import case_seed, iter_cases, make_dataset, phantom_seed
 from .phantom import Phantom, make_case, make_phantom, scan_geometry
 from .tissues import LESION_CONTRAST_HU, TISSUE_HU, Tissue
 
 __all__ = [
-    "Appearance", "randomize_appearance", "LESION_CONTRAST_HU", "TISSUE_HU", "Phantom", "PhantomConfig", "Tissue", "case_seed", "iter_cases",
-    "make_case", "make_dataset", "make_phantom", "scan_geometry",
+    "Appearance", "randomize_appearance", "with_appearance_draws", "LESION_CONTRAST_HU", "TISSUE_HU", "Phantom", "PhantomConfig", "Tissue", "case_seed", "iter_cases",
+    "make_case", "make_dataset", "make_phantom", "phantom_seed", "scan_geometry",
 ]

@@ -33,9 +33,10 @@ wavelengths 30–90 mm and ``A`` uniform in that range (either sign: ``tanh`` sw
 
 Every draw comes from streams of its own (:func:`appearance_stream`; at generation, the seed's
 seventh child), so the anatomy, the lesions and the label of a seed never move.
-:func:`randomize_appearance` re-renders a phantom with the appearance of (seed, epoch, case).
-Wiring it into training (one call per training phantom and epoch before slices are cut) is not
-done yet.
+:func:`randomize_appearance` re-renders a phantom with the appearance of (seed, epoch, case);
+:func:`with_appearance_draws` makes ``appearance_draws`` such renderings of each training
+phantom in advance, and training reads one per epoch
+(:func:`liverseg.train.cascade.epoch_sampler`).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def gamma_transform(hu: np.ndarray, gamma: float, window: tuple[float, float]) -
 
 def draws_anything(config: PhantomConfig) -> bool:
     """Whether ``config`` asks for any appearance draw (the randomized mode or perfusion)."""
-    return config.appearance == "randomized" or config.liver_perfusion_hu[1] > 0
+    return config.draws_appearance
 
 
 def draw_appearance(
@@ -275,3 +276,37 @@ def randomize_appearance(phantom: Phantom, seed: int, epoch: int, config: Phanto
     volume = dataclasses.replace(phantom.case.image, array=image)
     case = Case(phantom.case.case_id, volume, phantom.case.label)
     return dataclasses.replace(phantom, case=case, hu=dict(appearance.hu), appearance=appearance)
+
+
+def with_appearance_draws(cases: list, seed: int, shape: tuple[int, int, int],
+                          config: PhantomConfig) -> list:
+    """``cases`` (phantoms of :func:`.phantom.make_case`, at ``shape`` and ``config``) followed
+    by ``config.appearance_draws`` renderings of each: draw ``k`` is :func:`randomize_appearance`
+    ``(phantom, seed, k, config)`` with the case id ``{case_id}~synthetic{k}``
+    (:data:`liverseg.lesion_synthesis.COPY_MARK`: a copy stays its patient's, in its fold, and
+    :func:`liverseg.lesion_synthesis.epoch_rows` reads one draw per epoch). The label is the
+    phantom's own. With ``appearance_draws`` 0, ``cases``.
+
+    Raises:
+        ValueError: a case that is not a phantom (its id is not ``phantom-…``), or whose phantom
+            regenerated at ``shape`` and ``config`` has another label (other settings).
+    """
+    from liverseg.lesion_synthesis import COPY_MARK
+
+    from .dataset import phantom_seed
+    from .phantom import make_phantom
+
+    cases = list(cases)
+    if not config.appearance_draws:
+        return cases
+    draws = []
+    for case in cases:
+        phantom = make_phantom(phantom_seed(case.case_id), shape=shape, config=config)
+        if case.label is not None and not np.array_equal(phantom.case.label, case.label):
+            raise ValueError(f"{case.case_id}: the phantom made again at {shape} with these "
+                             "phantoms settings is another patient; pass the settings it was made with")
+        for k in range(1, config.appearance_draws + 1):
+            drawn = randomize_appearance(phantom, seed, k, config).case
+            drawn.case_id = f"{case.case_id}{COPY_MARK}{k}"
+            draws.append((k, drawn))
+    return cases + [case for _, case in sorted(draws, key=lambda pair: pair[0])]

@@ -19,6 +19,22 @@ def case_seed(seed: int, index: int) -> tuple[int, int]:
     return (int(seed), int(index))
 
 
+def phantom_seed(case_id: str) -> tuple[int, ...]:
+    """The seed of a phantom from its id (``"phantom-0-3"`` → ``(0, 3)``;
+    :func:`make_case` names cases so).
+
+    Raises:
+        ValueError: not a phantom's id.
+    """
+    head, _, rest = str(case_id).partition("-")
+    try:
+        if head != "phantom" or not rest:
+            raise ValueError
+        return tuple(int(part) for part in rest.split("-"))
+    except ValueError:
+        raise ValueError(f"{case_id!r} is not the id of a phantom") from None
+
+
 def iter_cases(n_cases: int, seed: int = 0, **kwargs) -> Iterator[Case]:
     """Yield ``n_cases`` phantoms (``kwargs`` go to :func:`make_case`: ``shape``, ``config``, ...)."""
     for index in range(n_cases):
