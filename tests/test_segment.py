@@ -11,23 +11,17 @@ import numpy as np
 import pytest
 
 from liverseg import cli
-from liverseg.config import LocalizationConfig, TuningConfig, profile
 from liverseg.inference import fuse
 from liverseg.model_folder import network_file, write_manifest
 
+from .conftest import tiny_profile
 from .dicom_fixtures import read_sitk_series, write_dicom_series
 
 SIZE = 32  # runs on the default backend; the first test runs on every backend (`-m keras`)
 
 
 def _settings(size=SIZE):
-    return profile("smoke").replace(
-        image_size=size,
-        localization=LocalizationConfig(image_size=size, base_filters=4, depth=2),
-        tuning=TuningConfig(image_size=size, base_filters=4, depth=2, dilation_rates=(1, 2),
-                            patch_levels=(2,), aspp_filters=4, aspp_rates=(1, 2)),
-        **{"patches.levels": (2,), "inference.min_lesion_size": 0.0},
-    )
+    return tiny_profile(size, **{"inference.min_lesion_size": 0.0})
 
 
 def _write_model_folder(root, settings, size=None):

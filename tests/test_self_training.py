@@ -5,22 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from liverseg.config import LocalizationConfig, TuningConfig, profile
+from liverseg.config import profile
 from liverseg.patches import area_ratio
+
+from .conftest import tiny_profile
 
 SIZE = 32
 
 
 def _settings(**changes):
-    return profile("smoke").replace(
-        image_size=SIZE,
-        localization=LocalizationConfig(image_size=SIZE, base_filters=4, depth=2),
-        tuning=TuningConfig(image_size=SIZE, base_filters=4, depth=2, dilation_rates=(1, 2),
-                            patch_levels=(2,), aspp_filters=4, aspp_rates=(1, 2)),
-        **{"patches.levels": (2,), "train.epochs": 2, "train.learning_rate": 3e-3,
-           "self_training.iterations": 2, "self_training.fine_tune_epochs": 1,
-           "self_training.patience": 5, **changes},
-    )
+    return tiny_profile(SIZE, **{"train.epochs": 2, "train.learning_rate": 3e-3,
+                                 "self_training.iterations": 2, "self_training.fine_tune_epochs": 1,
+                                 "self_training.patience": 5, **changes})
 
 
 def _discs(n, seed):
