@@ -315,7 +315,7 @@ def test_the_tuner_and_algorithm_1_get_the_jitter_and_their_validation_priors_st
     labels[:, 20:44, 18:40] = 1
     images = rng.normal(0, 1, labels.shape).astype(np.float32)
     train_priors, val_priors = _boxes(6, seed=2), _boxes(6, seed=3)
-    chosen = SimpleNamespace(images=images, labels=labels)
+    chosen = SimpleNamespace(images=images, labels=labels, case_ids=np.array(["p0"] * 6))
     front = SimpleNamespace(train_priors=train_priors.copy(), val_priors=val_priors.copy())
 
     captured = []
