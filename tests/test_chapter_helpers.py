@@ -36,12 +36,14 @@ def test_the_families_table_has_a_row_per_knob_every_family_has():
                                   "| `noise_hu` | (10, 20) | (22, 30) |"]
 
 
-def test_the_families_table_shows_the_three_families_settings():
+def test_the_families_table_shows_the_four_families_settings():
     families = domain_shift.families()
     lines = domain_shift.families_table(families).splitlines()
-    assert lines[0] == "| setting | classic | randomized | shifted |"
+    assert lines[0] == "| setting | classic | randomized | shifted | harder |"
     phases = next(line for line in lines if line.startswith("| `phases` |"))
-    assert phases.endswith(f"| {families['shifted'].phases} |")
+    assert phases.endswith(f"| {families['shifted'].phases} | {families['harder'].phases} |")
+    appearance = next(line for line in lines if line.startswith("| `appearance` |"))
+    assert appearance.endswith("| realistic | randomized |")
     shown = {line.split("`")[1] for line in lines[2:]}
     fields = {field.name for field in dataclasses.fields(config.PhantomConfig)}
     assert shown == {knob for knob in domain_shift.TABLE_KNOBS if knob in fields}
@@ -61,8 +63,10 @@ def test_the_phantom_settings_are_the_profile_on_phantoms_without_self_training(
 def test_cell_labels_name_each_training_and_test_family():
     assert domain_shift.cell_labels() == {
         "classic_on_classic": "classic → classic", "classic_on_shifted": "classic → shifted",
+        "classic_on_harder": "classic → harder",
         "randomized_on_classic": "randomized → classic",
-        "randomized_on_shifted": "randomized → shifted"}
+        "randomized_on_shifted": "randomized → shifted",
+        "randomized_on_harder": "randomized → harder"}
     assert domain_shift.cell_labels(("lits",)) == {"classic_on_lits": "classic → lits",
                                                     "randomized_on_lits": "randomized → lits"}
 
@@ -70,7 +74,9 @@ def test_cell_labels_name_each_training_and_test_family():
 def _domain_shift_comparison() -> Comparison:
     """Dice per (train, test) and seed; own_family: each network on its own family's test."""
     dice = {("classic", "classic"): (0.9, 0.8), ("classic", "shifted"): (0.5, 0.6),
-            ("randomized", "classic"): (0.85, 0.75), ("randomized", "shifted"): (0.8, 0.7)}
+            ("classic", "harder"): (0.3, 0.2),
+            ("randomized", "classic"): (0.85, 0.75), ("randomized", "shifted"): (0.8, 0.7),
+            ("randomized", "harder"): (0.6, 0.6)}
     own = {"classic": (0.9, 0.8), "randomized": (0.95, 0.93)}
     runs = []
     for (train, test), values in dice.items():
@@ -97,13 +103,18 @@ def test_summarize_glues_the_dice_the_signed_gaps_and_their_paired_difference():
     # gap(classic) − gap(randomized) per seed: 0.35, 0.15; t(0.975, 1) ≈ 12.7: within the noise
     assert glued["gap_difference"] == ("+0.250 ± 0.141 over 2 seeds, within the noise "
                                        "(paired t-test, 95 %)")
-    assert set(saved) == {"gaps", "gap_difference", "own_family", "families"}
+    # the harder family: gaps 0.6, 0.6 (classic) and 0.25, 0.15 (randomized)
+    assert glued["gap_harder_classic"] == "+0.600 ± 0.000"
+    assert glued["gap_harder_randomized"] == "+0.200 ± 0.071"
+    assert glued["gap_harder_difference"].startswith("+0.400 ± 0.071 over 2 seeds")
+    assert set(saved) == {"gaps", "gap_difference", "own_family", "families", "gaps_harder",
+                          "gap_harder_difference"}
     assert saved["gaps"]["classic"]["dice"]["mean"] == pytest.approx(0.3)
     assert saved["gap_difference"]["mean"] == pytest.approx(0.25)
     assert saved["own_family"]["classic"]["mean"] == pytest.approx(0.85)
     assert saved["families"]["shifted"] == dataclasses.asdict(families["shifted"])
     given, without_families = domain_shift.summarize(comparison, domain_shift.gaps(comparison))
-    assert given == glued and set(without_families) == {"gaps", "gap_difference", "own_family"}
+    assert given == glued and "families" not in without_families
 
 
 def test_a_negative_gap_is_glued_with_its_sign():

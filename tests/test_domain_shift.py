@@ -131,6 +131,10 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
                                config=domain_shift.SHIFTED) for i in test_ids]
     expected_shifted = build_slices(shifted_cases, "axial", SIZE, settings.preprocess, "liver",
                                     settings.inference.liver_margin)
+    harder_cases = [make_case(phantom_seed(i), shape=(SIZE // 2, SIZE, SIZE),
+                              config=domain_shift.HARDER) for i in test_ids]
+    expected_harder = build_slices(harder_cases, "axial", SIZE, settings.preprocess, "liver",
+                                   settings.inference.liver_margin)
     scored = {(family, seed): [] for family in ("classic", "randomized") for seed in (0, 1)}
     for family, seed, slices in faked["score"]:
         scored[family, seed].append(slices)
@@ -140,15 +144,19 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
             expected_own = (classic if family == "classic" else randomized).test
             np.testing.assert_array_equal(own_test.images, expected_own.images)
         if family == "classic":  # the cascade's own test slices were scored by train_variant
-            (shifted,) = sets
+            shifted, harder = sets
         else:
-            classic_test, shifted = sets
+            classic_test, shifted, harder = sets
             np.testing.assert_array_equal(classic_test.images, classic.test.images)
         np.testing.assert_array_equal(shifted.images, expected_shifted.images)
         np.testing.assert_array_equal(shifted.labels, expected_shifted.labels)
+        np.testing.assert_array_equal(harder.images, expected_harder.images)
+    # the harder family: the same patients, tumours in each, an appearance no family trains on
+    assert [c.case_id for c in harder_cases] == [c.case_id for c in shifted_cases]
+    assert all((case.label == 2).any() for case in harder_cases)
 
-    # the 2 × 2 table and the gaps, against numpy
-    tests = {"classic": classic.test, "shifted": expected_shifted}
+    # the train × test table and the gaps, against numpy
+    tests = {"classic": classic.test, "shifted": expected_shifted, "harder": expected_harder}
     dice = {}
     for train in ("classic", "randomized"):
         for test, slices in tests.items():
@@ -160,7 +168,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
                                                    for i in test_ids])
     summary = comparison.summary()
     for train in ("classic", "randomized"):
-        for test in ("classic", "shifted"):
+        for test in ("classic", "shifted", "harder"):
             values = [dice[train, test, seed] for seed in (0, 1)]
             cell = summary[domain_shift.cell(train, test)]["dice"]
             assert cell["mean"] == pytest.approx(np.mean(values))
@@ -179,10 +187,18 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
     assert difference["sd"] == pytest.approx((gap["classic"] - gap["randomized"]).std(ddof=1))
     assert difference["within_noise"] in (True, False)
 
+    harder_gap = np.array([dice["randomized", "classic", s] - dice["randomized", "harder", s]
+                           for s in (0, 1)])
+    assert domain_shift.gaps(comparison, target="harder").summary()["randomized"]["dice"][
+        "mean"] == pytest.approx(harder_gap.mean())
+
     table = domain_shift.table_2x2(comparison).splitlines()
     assert table[0].startswith("| trained on | tested on classic phantoms |")
+    assert table[0].endswith("| gap (classic − shifted) | gap (classic − harder) |")
     row = f"{np.mean([dice['randomized', 'shifted', s] for s in (0, 1)]):.3f}"
-    assert row in table[3] and f"{gap['randomized'].mean():.3f}" in table[3]
+    cells = table[3].split(" | ")
+    assert row in cells[2] and f"{gap['randomized'].mean():.3f}" in cells[4]
+    assert f"{harder_gap.mean():.3f}" in cells[5]
 
     path = comparison.save(tmp_path / "results" / "domain_shift.json", gaps=gaps.summary(),
                            gap_difference=difference)
@@ -190,8 +206,8 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
     assert {"experiment", "runs", "summary", "split", "settings", "seeds", "gaps",
             "gap_difference"} <= set(saved)
     assert saved["experiment"] == "domain_shift" and saved["seeds"] == [0, 1]
-    assert set(saved["summary"]) == {"classic_on_classic", "classic_on_shifted",
-                                     "randomized_on_classic", "randomized_on_shifted"}
+    assert set(saved["summary"]) == {f"{train}_on_{test}" for train in ("classic", "randomized")
+                                     for test in ("classic", "shifted", "harder")}
     assert {run["own_family"]["dice"] >= 0 for run in saved["runs"]} == {True}
 
 

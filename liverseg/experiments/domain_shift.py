@@ -2,7 +2,7 @@
 
 The chapter ``book/domain_shift.ipynb`` ("From phantoms to real CT") asks how much a network
 loses when the scanner changes, and whether training on randomized phantoms closes that gap.
-It is a 2 × 2 experiment, per seed of ``experiments.seeds``:
+It is a 2 × 3 experiment, per seed of ``experiments.seeds``:
 
 * **training family** — the axial liver localization network (``networks="localizer"``,
   :func:`train_localizer`; the chapter's choice, to fit the ``smoke`` time budget) or the
@@ -16,7 +16,9 @@ It is a 2 × 2 experiment, per seed of ``experiments.seeds``:
   ``"classic"`` phantoms or as :data:`SHIFTED` ones (arterial phase only, 22–30 HU noise of a
   coarse grain, 3–5 mm slices, a wider field of view, streaks in half the scans, and the
   liver shapes of :data:`SHAPE_SHIFT`): what the classic family never shows and the
-  randomized family covers.
+  randomized family covers; or as :data:`HARDER` ones (issue 17): the shifted scanner with
+  every soft tissue's HU and texture drawn from wide ranges, patchy liver enhancement and
+  large tumours in every patient — what neither training family covers.
 
 The patient of a phantom seed (organs, lesions) does not depend on how it is scanned, so both
 test families hold the same patients and the per-patient gap
@@ -69,28 +71,38 @@ SHIFTED = dataclasses.replace(
     **{k: v for k, v in SHAPE_SHIFT.items()
        if k in {f.name for f in dataclasses.fields(PhantomConfig)}},
 )
+#: The harder test family (issue 17): what no training family covers — every soft tissue's HU
+#: and texture drawn anew per patient from wide ranges under a bias field and a gamma
+#: (``appearance="randomized"``, after SynthSeg), the liver enhanced unevenly (patchy
+#: perfusion of 20–60 HU), and in every patient tumours of 15–50 mm — on the shifted scanner.
+HARDER = dataclasses.replace(
+    SHIFTED, appearance="randomized", liver_perfusion_hu=(20.0, 60.0), healthy_probability=0.0,
+    lesion_radius_mm=(15.0, 50.0), multifocal_probability=0.0,
+)
 TRAIN_FAMILIES = ("classic", "randomized")
-TEST_FAMILIES = ("classic", "shifted")
+TEST_FAMILIES = ("classic", "shifted", "harder")
 NETWORKS = ("localizer", "cascade")
 LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
-          "shifted": "shifted phantoms"}
+          "shifted": "shifted phantoms", "harder": "harder phantoms"}
 #: The knobs :func:`families_table` shows: the acquisition knobs the shift moves, then the
 #: shape knobs of :data:`SHAPE_SHIFT`.
 TABLE_KNOBS = ("phases", "phase_weights", "noise_hu", "noise_correlation_mm", "slice_profile",
                "slice_thickness_mm", "fov_margin", "streak_probability", "metal_probability",
-               *SHAPE_SHIFT)
+               *SHAPE_SHIFT, "appearance", "liver_perfusion_hu", "healthy_probability",
+               "lesion_radius_mm")
 
 
-def families(shifted: PhantomConfig = SHIFTED,
-             randomized: PhantomConfig | None = None) -> dict[str, PhantomConfig]:
-    """The three phantom families by name: ``classic``, ``randomized`` and ``shifted``."""
+def families(shifted: PhantomConfig = SHIFTED, randomized: PhantomConfig | None = None,
+             harder: PhantomConfig = HARDER) -> dict[str, PhantomConfig]:
+    """The four phantom families by name: ``classic``, ``randomized``, ``shifted`` and
+    ``harder``."""
     return {"classic": PhantomConfig.classic(),
             "randomized": PhantomConfig() if randomized is None else randomized,
-            "shifted": shifted}
+            "shifted": shifted, "harder": harder}
 
 
 def cell(train: str, test: str) -> str:
-    """The variant name of one cell of the 2 × 2 table: ``"{train}_on_{test}"``."""
+    """The variant name of one cell of the train × test table: ``"{train}_on_{test}"``."""
     return f"{train}_on_{test}"
 
 
@@ -232,12 +244,13 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
 
 
 def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomConfig = SHIFTED,
-                     randomized: PhantomConfig | None = None, seeds: Sequence[int] | None = None,
+                     randomized: PhantomConfig | None = None, harder: PhantomConfig = HARDER,
+                     seeds: Sequence[int] | None = None,
                      plane: str | None = None, structure: str = "liver",
                      networks: str = "cascade", progress: bool = True) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
-    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the four
+    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the six
     cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
     ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
     ``test_mean`` on its own family's test phantoms (what ``train_variant`` scores).
@@ -254,7 +267,7 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
     if settings.dataset != "synthetic":
         raise ValueError("the domain-shift experiment trains on phantoms: synthetic settings only")
     started = time.perf_counter()
-    found = families(shifted, randomized)
+    found = families(shifted, randomized, harder)
     seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
     data = {name: family_data(settings, store, found[name], plane=plane, structure=structure,
                               progress=progress) for name in TRAIN_FAMILIES}
@@ -386,8 +399,10 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
     ``glued``: the texts its prose glues — ``dice_{cell}`` (mean over seeds),
     ``gap_{train}`` (the gap's mean ± sd, signed), ``own_randomized`` (the randomized network
     on its own family) and ``gap_difference`` (gap(classic) − gap(randomized), paired by seed,
-    with its verdict on the noise). ``saved``: what its results file keeps beside the
-    comparison — ``gaps`` (the gaps' summary), ``gap_difference``, ``own_family`` and, given
+    with its verdict on the noise), and the same for the harder family (``gap_harder_{train}``,
+    ``gap_harder_difference``). ``saved``: what its results file keeps beside the
+    comparison — ``gaps`` (the gaps' summary), ``gap_difference``, ``own_family``,
+    ``gaps_harder``, ``gap_harder_difference`` and, given
     ``phantoms``, ``families`` (each family's settings). ``gap``: :func:`gaps` of
     ``comparison`` when already computed.
     """
@@ -403,7 +418,14 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
                   for train in gap.variants})
     glued["own_randomized"] = f"{own['randomized']['mean']:.3f}"
     glued["gap_difference"] = describe_difference(difference)
-    saved = {"gaps": gap_summary, "gap_difference": difference, "own_family": own}
+    harder = gaps(comparison, target="harder")
+    harder_summary = harder.summary()
+    harder_difference = harder.difference(*TRAIN_FAMILIES)
+    glued.update({f"gap_harder_{train}": mean_sd(harder_summary[train]["dice"], signed=True)
+                  for train in harder.variants})
+    glued["gap_harder_difference"] = describe_difference(harder_difference)
+    saved = {"gaps": gap_summary, "gap_difference": difference, "own_family": own,
+             "gaps_harder": harder_summary, "gap_harder_difference": harder_difference}
     if phantoms is not None:
         saved["families"] = {name: dataclasses.asdict(family) for name, family in phantoms.items()}
     return glued, saved
@@ -411,19 +433,20 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
 
 def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
     """A Markdown table: training family × test family, ``metric`` mean ± sd over seeds, and
-    the gap (classic − shifted) of each training family."""
+    each training family's gap from its first test family (classic) to each other one."""
     from liverseg.experiments.tables import mean_sd
 
     summary = comparison.summary()
-    gap = gaps(comparison).summary()
     tests = list(dict.fromkeys(v["test"] for v in comparison.variants.values()))
     trains = list(dict.fromkeys(v["train"] for v in comparison.variants.values()))
+    gap = {test: gaps(comparison, tests[0], test).summary() for test in tests[1:]}
     lines = ["| trained on | " + " | ".join(f"tested on {LABELS.get(t, t)}" for t in tests)
-             + f" | gap ({tests[0]} − {tests[-1]}) |", "|---|" + "---|" * (len(tests) + 1)]
+             + "".join(f" | gap ({tests[0]} − {t})" for t in tests[1:]) + " |",
+             "|---|" + "---|" * (2 * len(tests) - 1)]
     for train in trains:
         cells = [mean_sd(summary[cell(train, test)][metric]) for test in tests]
-        lines.append(f"| {LABELS.get(train, train)} | " + " | ".join(cells)
-                     + f" | {mean_sd(gap[train][metric])} |")
+        cells += [mean_sd(gap[test][train][metric]) for test in tests[1:]]
+        lines.append(f"| {LABELS.get(train, train)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
