@@ -263,12 +263,18 @@ def copy_number(case_id: str) -> int:
     return int(k) if mark else 0
 
 
-def epoch_rows(case_ids: np.ndarray, copies: int, epoch: int) -> np.ndarray:
-    """The rows an epoch learns from with ``per_epoch`` draws: every row of a volume's own
-    and those of its draw ``epoch % copies + 1`` (sorted int64 indices into ``case_ids``)."""
+def epoch_rows(case_ids: np.ndarray, copies: int, epoch: int,
+               originals: bool = True) -> np.ndarray:
+    """The rows an epoch learns from when drawn copies are read one per epoch (sorted int64
+    indices into ``case_ids``): with ``originals``, every row of a volume's own and those of
+    its draw ``epoch % copies + 1`` (``per_epoch`` synthetic lesions join the volume); without,
+    the rows of draw ``epoch % (copies + 1)`` alone, the volume itself being draw 0 (appearance
+    draws replace it: each epoch meets each patient once, in one appearance)."""
     if int(copies) < 1 or int(epoch) < 0:
         raise ValueError(f"copies must be >= 1 and epoch >= 0, got {copies} and {epoch}")
     number = np.array([copy_number(c) for c in np.asarray(case_ids).tolist()], dtype=np.int64)
+    if not originals:
+        return np.flatnonzero(number == int(epoch) % (int(copies) + 1)).astype(np.int64)
     return np.flatnonzero((number == 0) | (number == int(epoch) % int(copies) + 1)).astype(np.int64)
 
 

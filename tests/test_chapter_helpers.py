@@ -39,11 +39,13 @@ def test_the_families_table_has_a_row_per_knob_every_family_has():
 def test_the_families_table_shows_the_four_families_settings():
     families = domain_shift.families()
     lines = domain_shift.families_table(families).splitlines()
-    assert lines[0] == "| setting | classic | randomized | shifted | harder |"
+    assert lines[0] == "| setting | classic | randomized | appearance | shifted | harder |"
     phases = next(line for line in lines if line.startswith("| `phases` |"))
     assert phases.endswith(f"| {families['shifted'].phases} | {families['harder'].phases} |")
     appearance = next(line for line in lines if line.startswith("| `appearance` |"))
-    assert appearance.endswith("| realistic | randomized |")
+    assert appearance.endswith("| realistic | randomized | realistic | randomized |")
+    draws = next(line for line in lines if line.startswith("| `appearance_draws` |"))
+    assert draws == "| `appearance_draws` | 0 | 0 | 19 | 0 | 0 |"
     shown = {line.split("`")[1] for line in lines[2:]}
     fields = {field.name for field in dataclasses.fields(config.PhantomConfig)}
     assert shown == {knob for knob in domain_shift.TABLE_KNOBS if knob in fields}
@@ -61,23 +63,25 @@ def test_the_phantom_settings_are_the_profile_on_phantoms_without_self_training(
 
 
 def test_cell_labels_name_each_training_and_test_family():
-    assert domain_shift.cell_labels() == {
-        "classic_on_classic": "classic → classic", "classic_on_shifted": "classic → shifted",
-        "classic_on_harder": "classic → harder",
-        "randomized_on_classic": "randomized → classic",
-        "randomized_on_shifted": "randomized → shifted",
-        "randomized_on_harder": "randomized → harder"}
+    labels = domain_shift.cell_labels()
+    assert list(labels)[:3] == ["classic_on_classic", "classic_on_shifted", "classic_on_harder"]
+    assert len(labels) == 9 and labels["appearance_on_harder"] == "appearance → harder"
+    assert labels["randomized_on_shifted"] == "randomized → shifted"
     assert domain_shift.cell_labels(("lits",)) == {"classic_on_lits": "classic → lits",
-                                                    "randomized_on_lits": "randomized → lits"}
+                                                    "randomized_on_lits": "randomized → lits",
+                                                    "appearance_on_lits": "appearance → lits"}
 
 
-def _domain_shift_comparison() -> Comparison:
+def _domain_shift_comparison(appearance: bool = False) -> Comparison:
     """Dice per (train, test) and seed; own_family: each network on its own family's test."""
     dice = {("classic", "classic"): (0.9, 0.8), ("classic", "shifted"): (0.5, 0.6),
             ("classic", "harder"): (0.3, 0.2),
             ("randomized", "classic"): (0.85, 0.75), ("randomized", "shifted"): (0.8, 0.7),
             ("randomized", "harder"): (0.6, 0.6)}
-    own = {"classic": (0.9, 0.8), "randomized": (0.95, 0.93)}
+    if appearance:
+        dice.update({("appearance", "classic"): (0.8, 0.8), ("appearance", "shifted"): (0.8, 0.7),
+                     ("appearance", "harder"): (0.75, 0.7)})
+    own = {"classic": (0.9, 0.8), "randomized": (0.95, 0.93), "appearance": (0.9, 0.9)}
     runs = []
     for (train, test), values in dice.items():
         for seed, value in enumerate(values):
@@ -115,6 +119,13 @@ def test_summarize_glues_the_dice_the_signed_gaps_and_their_paired_difference():
     assert saved["families"]["shifted"] == dataclasses.asdict(families["shifted"])
     given, without_families = domain_shift.summarize(comparison, domain_shift.gaps(comparison))
     assert given == glued and "families" not in without_families
+    assert "gap_harder_lever" not in glued  # no appearance family trained
+    # with it: gap(randomized) − gap(appearance) on the harder family, per seed 0.25 − 0.05 and
+    # 0.15 − 0.1
+    glued, saved = domain_shift.summarize(_domain_shift_comparison(appearance=True))
+    assert glued["gap_harder_appearance"] == "+0.075 ± 0.035"
+    assert glued["gap_harder_lever"].startswith("+0.125 ± 0.106 over 2 seeds")
+    assert saved["gap_harder_lever"]["mean"] == pytest.approx(0.125)
 
 
 def test_a_negative_gap_is_glued_with_its_sign():

@@ -66,11 +66,13 @@ def test_rescan_scans_the_same_patients_as_the_family_says():
 
 def _fake_prediction(hu, seed, family):
     """A deterministic 'network': HU above a threshold that depends on the seed and family."""
-    return np.asarray(hu) > {"classic": 60.0, "randomized": 40.0}[family] + 10.0 * seed
+    return np.asarray(hu) > {"classic": 60.0, "randomized": 40.0, "appearance": 50.0}[family] \
+        + 10.0 * seed
 
 
 def _family_of(settings):
-    return "classic" if settings.phantoms == PhantomConfig.classic() else "randomized"
+    return next(name for name, family in domain_shift.families().items()
+                if family == settings.phantoms)
 
 
 @pytest.fixture
@@ -116,7 +118,8 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
 
     # training: each family once per seed, on the same patients scanned as that family
     trained = {(family, seed): (data, s) for family, seed, data, s in faked["train"]}
-    assert sorted(trained) == [(f, s) for f in ("classic", "randomized") for s in (0, 1)]
+    assert sorted(trained) == [(f, s) for f in ("appearance", "classic", "randomized")
+                               for s in (0, 1)]
     classic, _ = trained["classic", 0]
     randomized, randomized_settings = trained["randomized", 0]
     assert randomized_settings.phantoms == PhantomConfig()
@@ -124,6 +127,11 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
     assert list(randomized.train.case_ids) == list(classic.train.case_ids)
     assert not np.array_equal(np.asarray(randomized.train.hu), np.asarray(classic.train.hu))
     assert (tmp_path / f"phantoms-{domain_shift.phantoms_key(PhantomConfig())}").is_dir()
+    # the appearance family: the same patients, each training phantom drawn 19 times more
+    appearance, _ = trained["appearance", 0]
+    assert appearance.split == classic.split
+    assert set(appearance.train.case_ids.tolist()) >= set(classic.train.case_ids.tolist())
+    assert len(appearance.train) == 20 * len(classic.train)
 
     # testing: the classic test slices, and the same patients rescanned as the shifted family
     test_ids = classic.split.test
@@ -135,13 +143,15 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
                               config=domain_shift.HARDER) for i in test_ids]
     expected_harder = build_slices(harder_cases, "axial", SIZE, settings.preprocess, "liver",
                                    settings.inference.liver_margin)
-    scored = {(family, seed): [] for family in ("classic", "randomized") for seed in (0, 1)}
+    scored = {(family, seed): [] for family in ("classic", "randomized", "appearance")
+              for seed in (0, 1)}
     for family, seed, slices in faked["score"]:
         scored[family, seed].append(slices)
     for (family, seed), sets in scored.items():
         if networks == "localizer":  # its own family's test slices first
             own_test, *sets = sets
-            expected_own = (classic if family == "classic" else randomized).test
+            expected_own = {"classic": classic, "randomized": randomized,
+                            "appearance": appearance}[family].test
             np.testing.assert_array_equal(own_test.images, expected_own.images)
         if family == "classic":  # the cascade's own test slices were scored by train_variant
             shifted, harder = sets
@@ -158,7 +168,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
     # the train × test table and the gaps, against numpy
     tests = {"classic": classic.test, "shifted": expected_shifted, "harder": expected_harder}
     dice = {}
-    for train in ("classic", "randomized"):
+    for train in ("classic", "randomized", "appearance"):
         for test, slices in tests.items():
             for seed in (0, 1):
                 prediction = _fake_prediction(slices.hu, seed, train)
@@ -167,7 +177,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
                 dice[train, test, seed] = np.mean([_dice(prediction[ids == i], reference[ids == i])
                                                    for i in test_ids])
     summary = comparison.summary()
-    for train in ("classic", "randomized"):
+    for train in ("classic", "randomized", "appearance"):
         for test in ("classic", "shifted", "harder"):
             values = [dice[train, test, seed] for seed in (0, 1)]
             cell = summary[domain_shift.cell(train, test)]["dice"]
@@ -175,7 +185,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
             assert cell["sd"] == pytest.approx(np.std(values, ddof=1))
     gaps = domain_shift.gaps(comparison)
     gap = {train: np.array([dice[train, "classic", s] - dice[train, "shifted", s] for s in (0, 1)])
-           for train in ("classic", "randomized")}
+           for train in ("classic", "randomized", "appearance")}
     for train, values in gap.items():
         assert gaps.summary()[train]["dice"]["mean"] == pytest.approx(values.mean())
         assert gaps.summary()[train]["dice"]["sd"] == pytest.approx(values.std(ddof=1))
@@ -206,7 +216,8 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
     assert {"experiment", "runs", "summary", "split", "settings", "seeds", "gaps",
             "gap_difference"} <= set(saved)
     assert saved["experiment"] == "domain_shift" and saved["seeds"] == [0, 1]
-    assert set(saved["summary"]) == {f"{train}_on_{test}" for train in ("classic", "randomized")
+    assert set(saved["summary"]) == {f"{train}_on_{test}"
+                                     for train in ("classic", "randomized", "appearance")
                                      for test in ("classic", "shifted", "harder")}
     assert {run["own_family"]["dice"] >= 0 for run in saved["runs"]} == {True}
 

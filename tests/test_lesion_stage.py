@@ -198,6 +198,10 @@ def test_per_epoch_draws_give_each_epoch_its_own_copy_and_validation_one():
     np.testing.assert_array_equal(epoch_rows(ids, 3, 0), [0, 1, 2, 3])
     np.testing.assert_array_equal(epoch_rows(ids, 3, 1), [0, 1, 4, 5])
     np.testing.assert_array_equal(epoch_rows(ids, 3, 5), [0, 1, 6])  # epoch 5: draw 3
+    # without the originals (appearance draws): draw e % (copies + 1), the volume is draw 0
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 0, originals=False), [0, 1])
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 2, originals=False), [4, 5])
+    np.testing.assert_array_equal(epoch_rows(ids, 3, 7, originals=False), [6])
     with pytest.raises(ValueError, match="copies"):
         epoch_rows(ids, 0, 1)
     # the sampler reads the epoch's rows only, lesion-rich as asked, the same on a rerun

@@ -276,11 +276,16 @@ def test_the_liver_stage_reads_one_appearance_draw_of_each_training_phantom_per_
     assert stage_cases(stage, "liver", "test", cases) is cases
     assert [c.case_id for c in stage_cases(settings.stage("lesion"), "lesion", "train", cases)] \
         == ids[:2]
-    # epoch e reads the phantoms and draw e % 2 + 1
+    # epoch e reads draw e % 3 alone (the phantom as made is draw 0): each patient once
     slices = build_slices(train, "axial", 32, structure="liver")
     sampler = epoch_sampler(slices.labels, "liver", stage, slices.case_ids)
-    for epoch in range(3):
-        assert set(sampler(epoch)) == set(epoch_rows(slices.case_ids, 2, epoch))
+    number = np.array([copy_number(i) for i in slices.case_ids])
+    for epoch in range(4):
+        rows = sampler(epoch)
+        assert set(number[rows]) == {epoch % 3} and len(rows) == len(set(rows))
+        assert set(rows) == set(epoch_rows(slices.case_ids, 2, epoch, originals=False))
+        assert sorted(set(slices.case_ids[rows].tolist())) == sorted(
+            i for i in set(slices.case_ids.tolist()) if copy_number(i) == epoch % 3)
     assert epoch_sampler(slices.labels, "liver", profile("smoke")) is None
 
 

@@ -67,8 +67,9 @@ class PhantomConfig(_Serializable):
     :func:`~liverseg.datasets.synthetic.appearance.randomize_appearance` re-draws all this per
     (seed, epoch, case); ``appearance_draws`` (``K``, 0: none) renders each *training* phantom of
     the liver stage again ``K`` times in advance (draw ``k`` of (``split.seed``, ``k``, case)), and
-    epoch ``e`` learns from the phantoms and draw ``e % K + 1`` alone — a new appearance each
-    epoch up to ``K`` epochs (validation and test phantoms are never re-drawn). The defaults keep
+    epoch ``e`` learns from draw ``e % (K + 1)`` alone, the phantom as made being draw 0 — each
+    patient once an epoch, in a new appearance up to ``K + 1`` epochs (validation and test
+    phantoms are never re-drawn). The defaults keep
     the mode off: the mixture and :meth:`classic` are unchanged.
 
     The defaults are the realistic mixture: mostly portal-venous scans, as DESIGN.md takes LiTS

@@ -2,16 +2,17 @@
 
 The chapter ``book/domain_shift.ipynb`` ("From phantoms to real CT") asks how much a network
 loses when the scanner changes, and whether training on randomized phantoms closes that gap.
-It is a 2 × 3 experiment, per seed of ``experiments.seeds``:
+It is a 3 × 3 experiment, per seed of ``experiments.seeds``:
 
 * **training family** — the axial liver localization network (``networks="localizer"``,
   :func:`train_localizer`; the chapter's choice, to fit the ``smoke`` time budget) or the
   cascade of :mod:`liverseg.experiments.store` (``networks="cascade"``: localizer, priors,
   tuner; :func:`~liverseg.experiments.store.train_variant`), trained on ``"classic"``
   phantoms (:meth:`PhantomConfig.classic`, those of every other chapter, whose networks the
-  store already holds) or on ``"randomized"`` ones (``PhantomConfig()``, the mixture of four
+  store already holds), on ``"randomized"`` ones (``PhantomConfig()``, the mixture of four
   contrast phases, 8–30 HU noise, thick slices, streaks, metal, and whatever anatomical
-  variety the generator has);
+  variety the generator has) or on ``"appearance"`` ones (:data:`APPEARANCE`: the mixture with
+  its tissues' HU and texture drawn anew per patient and per epoch — issue 17's lever);
 * **test family** — the same test patients (the split's and the held-out phantoms) scanned as
   ``"classic"`` phantoms or as :data:`SHIFTED` ones (arterial phase only, 22–30 HU noise of a
   coarse grain, 3–5 mm slices, a wider field of view, streaks in half the scans, and the
@@ -79,26 +80,35 @@ HARDER = dataclasses.replace(
     SHIFTED, appearance="randomized", liver_perfusion_hu=(20.0, 60.0), healthy_probability=0.0,
     lesion_radius_mm=(15.0, 50.0), multifocal_probability=0.0,
 )
-TRAIN_FAMILIES = ("classic", "randomized")
+#: The appearance lever (issue 17) as a training family: the randomized mixture with every soft
+#: tissue's HU and texture drawn per patient (``appearance="randomized"``), patchy liver
+#: enhancement up to 40 HU, and each training phantom drawn anew every epoch
+#: (``appearance_draws`` 19: twenty appearances of each over twenty epochs).
+APPEARANCE = dataclasses.replace(
+    PhantomConfig(), appearance="randomized", liver_perfusion_hu=(0.0, 40.0), appearance_draws=19,
+)
+TRAIN_FAMILIES = ("classic", "randomized", "appearance")
 TEST_FAMILIES = ("classic", "shifted", "harder")
 NETWORKS = ("localizer", "cascade")
 LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
-          "shifted": "shifted phantoms", "harder": "harder phantoms"}
+          "shifted": "shifted phantoms", "harder": "harder phantoms",
+          "appearance": "phantoms of randomized appearance"}
 #: The knobs :func:`families_table` shows: the acquisition knobs the shift moves, then the
 #: shape knobs of :data:`SHAPE_SHIFT`.
 TABLE_KNOBS = ("phases", "phase_weights", "noise_hu", "noise_correlation_mm", "slice_profile",
                "slice_thickness_mm", "fov_margin", "streak_probability", "metal_probability",
-               *SHAPE_SHIFT, "appearance", "liver_perfusion_hu", "healthy_probability",
-               "lesion_radius_mm")
+               *SHAPE_SHIFT, "appearance", "appearance_draws", "liver_perfusion_hu",
+               "healthy_probability", "lesion_radius_mm")
 
 
 def families(shifted: PhantomConfig = SHIFTED, randomized: PhantomConfig | None = None,
-             harder: PhantomConfig = HARDER) -> dict[str, PhantomConfig]:
-    """The four phantom families by name: ``classic``, ``randomized``, ``shifted`` and
-    ``harder``."""
+             harder: PhantomConfig = HARDER,
+             appearance: PhantomConfig = APPEARANCE) -> dict[str, PhantomConfig]:
+    """The five phantom families by name: ``classic``, ``randomized``, ``appearance`` (trained
+    on), ``shifted`` and ``harder`` (tested on; ``classic`` too)."""
     return {"classic": PhantomConfig.classic(),
             "randomized": PhantomConfig() if randomized is None else randomized,
-            "shifted": shifted, "harder": harder}
+            "appearance": appearance, "shifted": shifted, "harder": harder}
 
 
 def cell(train: str, test: str) -> str:
@@ -245,12 +255,12 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
 
 def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomConfig = SHIFTED,
                      randomized: PhantomConfig | None = None, harder: PhantomConfig = HARDER,
-                     seeds: Sequence[int] | None = None,
+                     appearance: PhantomConfig = APPEARANCE, seeds: Sequence[int] | None = None,
                      plane: str | None = None, structure: str = "liver",
                      networks: str = "cascade", progress: bool = True) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
-    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the six
+    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the nine
     cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
     ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
     ``test_mean`` on its own family's test phantoms (what ``train_variant`` scores).
@@ -267,7 +277,7 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
     if settings.dataset != "synthetic":
         raise ValueError("the domain-shift experiment trains on phantoms: synthetic settings only")
     started = time.perf_counter()
-    found = families(shifted, randomized, harder)
+    found = families(shifted, randomized, harder, appearance)
     seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
     data = {name: family_data(settings, store, found[name], plane=plane, structure=structure,
                               progress=progress) for name in TRAIN_FAMILIES}
@@ -400,9 +410,10 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
     ``gap_{train}`` (the gap's mean ± sd, signed), ``own_randomized`` (the randomized network
     on its own family) and ``gap_difference`` (gap(classic) − gap(randomized), paired by seed,
     with its verdict on the noise), and the same for the harder family (``gap_harder_{train}``,
-    ``gap_harder_difference``). ``saved``: what its results file keeps beside the
+    ``gap_harder_difference``) with, when the comparison trained it, the appearance lever's
+    ``gap_harder_lever`` (gap(randomized) − gap(appearance) on the harder family, paired). ``saved``: what its results file keeps beside the
     comparison — ``gaps`` (the gaps' summary), ``gap_difference``, ``own_family``,
-    ``gaps_harder``, ``gap_harder_difference`` and, given
+    ``gaps_harder``, ``gap_harder_difference``, ``gap_harder_lever`` and, given
     ``phantoms``, ``families`` (each family's settings). ``gap``: :func:`gaps` of
     ``comparison`` when already computed.
     """
@@ -411,7 +422,7 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
     gap = gaps(comparison) if gap is None else gap
     summary, gap_summary = comparison.summary(), gap.summary()
     own = own_family(comparison)
-    difference = gap.difference(*TRAIN_FAMILIES)
+    difference = gap.difference("classic", "randomized")
     glued = {f"dice_{name}": f"{summary[name]['dice']['mean']:.3f}"
              for name in comparison.variants}
     glued.update({f"gap_{train}": mean_sd(gap_summary[train]["dice"], signed=True)
@@ -420,12 +431,16 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
     glued["gap_difference"] = describe_difference(difference)
     harder = gaps(comparison, target="harder")
     harder_summary = harder.summary()
-    harder_difference = harder.difference(*TRAIN_FAMILIES)
+    harder_difference = harder.difference("classic", "randomized")
     glued.update({f"gap_harder_{train}": mean_sd(harder_summary[train]["dice"], signed=True)
                   for train in harder.variants})
     glued["gap_harder_difference"] = describe_difference(harder_difference)
     saved = {"gaps": gap_summary, "gap_difference": difference, "own_family": own,
              "gaps_harder": harder_summary, "gap_harder_difference": harder_difference}
+    if "appearance" in harder.variants:  # the appearance lever: gap(randomized) − gap(appearance)
+        lever = harder.difference("randomized", "appearance")
+        glued["gap_harder_lever"] = describe_difference(lever)
+        saved["gap_harder_lever"] = lever
     if phantoms is not None:
         saved["families"] = {name: dataclasses.asdict(family) for name, family in phantoms.items()}
     return glued, saved

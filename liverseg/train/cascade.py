@@ -261,7 +261,7 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
     """Algorithm 1 on a trained tuner (:func:`liverseg.train.self_training.self_train`), with
     the test slices scored in its history when there are any, and the ``unlabelled`` slices
     (with ``front.unlabelled_priors``) cut into patches when there are any. With copies read
-    one per epoch (:func:`epoch_draws`) it cuts the rows of epoch 0 (the volumes and draw 1).
+    one per epoch (:func:`epoch_draws`) it cuts the rows of epoch 0.
 
     Raises ``ValueError`` for ``unlabelled`` slices without ``front.unlabelled_priors``."""
     test_inputs = None
@@ -273,7 +273,8 @@ def self_train_tuner(tuner: keras.Model, chosen: SliceSet, val: SliceSet, test: 
             raise ValueError("unlabelled slices need their priors: pass them to train_front")
         unlabelled_inputs = (unlabelled.images, front.unlabelled_priors)
     draws = epoch_draws(settings, structure)
-    rows = epoch_rows(chosen.case_ids, draws, 0) if draws else slice(None)  # as epoch 0 reads
+    rows = (epoch_rows(chosen.case_ids, draws, 0, originals=structure == "lesion") if draws
+            else slice(None))  # as epoch 0 reads
     return self_train(
         tuner,
         (chosen.images[rows], front.train_priors[rows], chosen.target(structure)[rows]),
@@ -307,8 +308,9 @@ def _fit_localizer(settings, structure, train, val, workdir, progress, desc, epo
 def epoch_draws(settings: Profile, structure: str) -> int:
     """How many drawn copies of each training volume are read one per epoch
     (:func:`~liverseg.lesion_synthesis.epoch_rows`): the lesion stage's synthetic lesions with
-    ``lesion.synthesis.per_epoch``, the liver stage's phantom appearances
-    (``phantoms.appearance_draws``); 0 when every row is read every epoch."""
+    ``lesion.synthesis.per_epoch`` (read beside the volumes), the liver stage's phantom
+    appearances (``phantoms.appearance_draws``, read instead of them: the phantom as made is
+    draw 0); 0 when every row is read every epoch."""
     if structure == "lesion":
         synthesis = settings.lesion.synthesis
         return int(synthesis.copies) if synthesis.share and synthesis.per_epoch else 0
@@ -328,15 +330,16 @@ def epoch_sampler(labels: np.ndarray, structure: str, settings: Profile,
         raise ValueError("drawn copies read one per epoch need the slices' case ids")
     present = target_mask(labels, structure).any(axis=(1, 2))
     return functools.partial(_epoch_order, present, case_ids if draws else None,
-                             max(draws, 1), t.batch_size, t.positive_share, t.seed)
+                             max(draws, 1), structure == "lesion", t.batch_size,
+                             t.positive_share, t.seed)
 
 
-def _epoch_order(present: np.ndarray, case_ids: np.ndarray | None, draws: int, batch_size: int,
-                 share: float, seed: int, epoch: int) -> np.ndarray:
+def _epoch_order(present: np.ndarray, case_ids: np.ndarray | None, draws: int, originals: bool,
+                 batch_size: int, share: float, seed: int, epoch: int) -> np.ndarray:
     """:func:`epoch_sampler`'s order of ``epoch``: the epoch's rows (every row when
     ``case_ids`` is ``None``), lesion-rich with ``share``, else shuffled with (seed, epoch)."""
     rows = (np.arange(len(present), dtype=np.int64) if case_ids is None
-            else epoch_rows(case_ids, draws, epoch))
+            else epoch_rows(case_ids, draws, epoch, originals))
     if share:
         return rows[balanced_order(present[rows], batch_size, share, seed, epoch)]
     return rows[np.random.default_rng((seed, epoch)).permutation(len(rows))]
