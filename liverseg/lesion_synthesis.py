@@ -30,7 +30,8 @@ copies, checks and depth map) and 10–20 ms in a 32×64×64 one. ``synthesis_rn
 volume's lesions a function of (seed, epoch, case): the same in every rerun, new for every
 epoch number. The lesion stage's training (:func:`with_synthetic_copies`) cuts draws 1 …
 ``copies`` in advance, as extra training volumes; every epoch learns from all of them, or,
-with ``per_epoch``, epoch ``e`` from draw ``e % copies + 1`` alone (:func:`epoch_rows`).
+with ``per_epoch``, epoch ``e`` from the volumes and draw ``e % copies + 1`` only
+(:func:`epoch_rows`).
 
 ``keep_existing=False`` (label-free training) first paints a volume's own lesions over with
 liver: the liver's median HU plus noise of the liver's amplitude and grain.
