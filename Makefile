@@ -6,7 +6,8 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-chapters test-fast test-tests test-unit test-jax test-book test-nbval book clean
+.PHONY: install test test-lane-chapters test-lane-tests test-fast test-tests test-unit test-jax \
+        test-book test-nbval book clean
 
 install: $(STAMP)
 
@@ -18,21 +19,37 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, and
-## beside them every chapter executed once in the smoke profile (`liverseg reproduce`: a failing
-## cell fails the run), the book rendered from them with warnings as errors, and every chapter
-## run again by nbval against its first outputs. The two lanes run in parallel: each is mostly
-## single-threaded, and the machine has two cores.
-test: install
-	$(MAKE) --no-print-directory -j2 test-chapters test-tests
+## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, every
+## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
+## run), the book rendered from them with warnings as errors, and every chapter run again by
+## nbval against its first outputs. Two lanes share the two cores: the chapters, and the unit
+## tests followed by the late chapters (the lesion chapter shares no stored network with the
+## chapters of the first lane, so it runs beside them and the lanes end together); the results
+## chapter (whose lesion stage cuts the lesion chapter's slices) and the report (which reads
+## every chapter's results) run once both lanes are done. Each TensorFlow process keeps to one
+## thread (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
+SMOKE          := $(BOOK_OUT)/smoke
+SMOKE_RUN      := $(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(SMOKE) -q
+LATE_CHAPTERS  := lesions
+LAST_CHAPTERS  := results report
+ONE_THREAD     := TF_NUM_INTRAOP_THREADS=1
 
-test-chapters: test-book
+test: install
+	rm -rf $(SMOKE)
+	$(MAKE) --no-print-directory -j2 test-lane-chapters test-lane-tests
+	$(ONE_THREAD) $(SMOKE_RUN)
 	$(MAKE) --no-print-directory test-nbval
+
+test-lane-chapters: install
+	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
+
+test-lane-tests: test-unit test-jax
+	$(ONE_THREAD) $(SMOKE_RUN) --chapters $(LATE_CHAPTERS) --no-render
 
 test-tests: test-unit test-jax
 
 test-unit: install
-	KERAS_BACKEND=tensorflow $(PY) -m pytest tests
+	$(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest tests
 
 # XLA compiles each network's train step for half a minute on this CPU; the tests build the same
 # few networks again and again, so a persistent compilation cache (under $(BOOK_OUT)) makes every
@@ -41,16 +58,17 @@ test-jax: install test-unit
 	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(BOOK_OUT)/jax-cache \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 $(PY) -m pytest -m keras tests
 
+## make test-book: every chapter in the smoke profile in one process, and the book rendered.
 test-book: install
-	rm -rf $(BOOK_OUT)/smoke
-	$(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(BOOK_OUT)/smoke -q
+	rm -rf $(SMOKE)
+	$(SMOKE_RUN)
 
 ## make test-nbval: every chapter executed by test-book runs again with nbval and must print
 ## what it printed then (networks come from the store; times and addresses are sanitized), so a
 ## chapter whose numbers do not reproduce fails.
 test-nbval: install
 	test -d $(BOOK_OUT)/smoke/book || $(MAKE) --no-print-directory test-book
-	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+	$(ONE_THREAD) $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval/sanitize.cfg $(BOOK_OUT)/smoke/book
 
 ## make test-fast: the unit tests without the slow ones (no chapter, no JAX lane).

@@ -114,8 +114,8 @@ def _reproduce(args) -> dict:
     from liverseg.reproduce import reproduce
 
     return reproduce(args.out, dataset=args.dataset, data_dir=args.data_dir, profile=args.profile,
-                     backend=args.backend, only=args.chapters, force=args.force,
-                     render=not args.no_render, progress=not args.quiet)
+                     backend=args.backend, only=args.chapters, skip=args.skip or (),
+                     force=args.force, render=not args.no_render, progress=not args.quiet)
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--backend", choices=("tensorflow", "jax"),
                            help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     reproduce.add_argument("--chapters", nargs="+", metavar="NAME", help="run only these")
+    reproduce.add_argument("--skip", nargs="+", metavar="NAME", help="run all but these")
     reproduce.add_argument("--force", action="store_true", help="run chapters already done")
     reproduce.add_argument("--no-render", action="store_true", help="do not build the HTML")
     reproduce.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -85,6 +85,7 @@ def reproduce(
     profile: str = "demo",
     backend: str | None = None,
     only: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
     force: bool = False,
     render: bool = True,
     root: str | os.PathLike | None = None,
@@ -98,6 +99,8 @@ def reproduce(
         dataset, data_dir, profile, backend: the chapters' parameters (``backend`` default:
             ``KERAS_BACKEND`` or ``"tensorflow"``).
         only: chapter names to run (default: all); the others are rendered if already done.
+        skip: chapter names not to run now (e.g. run in another process on the same ``out``:
+            chapters that share no stored network may run side by side).
         force: run chapters again even when already done with these parameters.
         render: build the HTML book from the executed chapters (skipped, and said so in the
             summary, while some chapter has not run yet).
@@ -105,14 +108,14 @@ def reproduce(
         timeout: seconds a cell may run (``None``: no limit).
     Raises:
         ChapterError: a chapter raised (the message names the chapter, the cell and the error).
-        ValueError: ``only`` names an unknown chapter.
+        ValueError: ``only`` or ``skip`` names an unknown chapter.
     """
     papermill = book_tool("papermill")
     root = Path(root) if root else book_root()
     out = Path(out).resolve()
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     found = chapters(root)
-    unknown = sorted(set(only or ()) - {c.name for c in found})
+    unknown = sorted(set(only or ()).union(skip) - {c.name for c in found})
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; the book has {[c.name for c in found]}")
     parameters = {"dataset": dataset, "data_dir": str(data_dir or ""), "profile": profile,
@@ -124,7 +127,7 @@ def reproduce(
         target = out / "book" / chapter.source.name
         stamp = out / DONE / f"{chapter.name}.json"
         key = {"parameters": parameters, "source_sha1": _sha1(chapter.source)}
-        if only and chapter.name not in only:
+        if (only and chapter.name not in only) or chapter.name in skip:
             summary["chapters"][chapter.name] = "not run"
             continue
         if not force and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:

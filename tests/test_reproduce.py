@@ -81,6 +81,20 @@ def test_a_partial_run_is_not_rendered_and_says_why(book, tmp_path):
     assert summary["html"] is None and "second, third" in summary["not_rendered"]
 
 
+def test_skipped_chapters_are_left_to_another_run_on_the_same_folder(book, tmp_path):
+    _notebook(book / "book" / "second.ipynb", _writes("second"))
+    out = tmp_path / "run"
+    summary = reproduce(out, root=book, skip=["second"], render=False, progress=False)
+    assert summary["chapters"]["second"] == "not run" and not (out / "second.txt").exists()
+    assert (out / "first.txt").is_file() and (out / "third.txt").is_file()
+    summary = reproduce(out, root=book, only=["second"], render=False, progress=False)
+    assert (out / "second.txt").is_file() and summary["chapters"]["third"] == "not run"
+    summary = reproduce(out, root=book, render=False, progress=False)
+    assert set(summary["chapters"].values()) == {"done before"}
+    with pytest.raises(ValueError, match="unknown chapters"):
+        reproduce(out, root=book, skip=["nope"], render=False, progress=False)
+
+
 def test_without_the_book_extra_the_book_and_the_viewer_say_how_to_install_it(book, tmp_path,
                                                                               monkeypatch):
     import importlib

@@ -140,6 +140,10 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
             model = build()
             model.compile(optimizer=make_optimizer(settings), loss=loss,
                           jit_compile=settings.jit_compile)
+            # Built now, eagerly: built inside the first traced step instead, the optimizer's
+            # slots are variables created by a tf.function, which TensorFlow then traces a
+            # second time (seconds per network on a CPU).
+            model.optimizer.build(model.trainable_variables)
             state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)

@@ -138,11 +138,6 @@ def gamma_transform(hu: np.ndarray, gamma: float, window: tuple[float, float]) -
     return np.where(inside, mapped, hu).astype(np.float32, copy=False)
 
 
-def draws_anything(config: PhantomConfig) -> bool:
-    """Whether ``config`` asks for any appearance draw (the randomized mode or perfusion)."""
-    return config.draws_appearance
-
-
 def draw_appearance(
     seed: np.random.SeedSequence,
     config: PhantomConfig,
@@ -263,7 +258,7 @@ def randomize_appearance(phantom: Phantom, seed: int, epoch: int, config: Phanto
     """
     if not isinstance(config, PhantomConfig):
         raise ValueError(f"config must be a PhantomConfig, got {type(config).__name__}")
-    if not draws_anything(config):
+    if not config.draws_appearance:
         raise ValueError("config draws no appearance: set appearance='randomized' or a liver_perfusion_hu "
                          "range above 0")
     scan = getattr(phantom, "scan", None)

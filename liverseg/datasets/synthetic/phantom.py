@@ -20,7 +20,7 @@ from liverseg.io import Volume
 
 from .acquisition import Acquisition, sample_acquisition
 from .anatomy import anatomy_layers, sample_frame
-from .appearance import Appearance, draw_appearance, draws_anything, render_with
+from .appearance import Appearance, draw_appearance, render_with
 from .lesions import Lesion, lesion_count, place_lesions
 from .liver import liver
 from .render import Scan, paint
@@ -147,7 +147,7 @@ def make_phantom(
     scan = Scan(tissues, shading, grid, acquisition.spacing, contrast, contrast_hu, noise_hu, psf_mm=psf_mm,
                 slice_sigma=z_sigma, noise_grain=grain, artefacts=artefacts)
     appearance = None
-    if draws_anything(config):  # else exactly the classic rendering
+    if config.draws_appearance:  # else exactly the classic rendering
         appearance = draw_appearance(_appearance_stream(seed), config, hu, lesion_list)
         hu = dict(appearance.hu)
         image = render_with(scan, appearance, noise_rng)
