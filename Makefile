@@ -7,7 +7,7 @@ PROFILE  ?= demo
 BOOK_OUT := _build
 
 .PHONY: install test test-lane-chapters test-lane-tests test-fast test-tests test-unit test-jax \
-        test-book test-nbval book clean
+        test-book test-nbval test-nbval-early test-nbval-late book clean
 
 install: $(STAMP)
 
@@ -38,7 +38,7 @@ test: install
 	rm -rf $(SMOKE)
 	$(MAKE) --no-print-directory -j2 test-lane-chapters test-lane-tests
 	$(ONE_THREAD) $(SMOKE_RUN)
-	$(MAKE) --no-print-directory test-nbval
+	$(MAKE) --no-print-directory -j2 test-nbval-early test-nbval-late
 
 test-lane-chapters: install
 	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
@@ -49,7 +49,7 @@ test-lane-tests: test-unit test-jax
 test-tests: test-unit test-jax
 
 test-unit: install
-	$(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest tests
+	$(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=15 tests
 
 # XLA compiles each network's train step for half a minute on this CPU; the tests build the same
 # few networks again and again, so a persistent compilation cache (under $(BOOK_OUT)) makes every
@@ -65,15 +65,25 @@ test-book: install
 
 ## make test-nbval: every chapter executed by test-book runs again with nbval and must print
 ## what it printed then (networks come from the store; times and addresses are sanitized), so a
-## chapter whose numbers do not reproduce fails.
+## chapter whose numbers do not reproduce fails. `make test` runs it in two halves side by side.
+NBVAL          := $(ONE_THREAD) $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+                  --nbval-sanitize-with tests/nbval/sanitize.cfg
+NBVAL_LATE     := lesions results report fusion postprocessing
+LATE_NOTEBOOKS  = $(foreach c,$(NBVAL_LATE),$(SMOKE)/book/$(c).ipynb)
+
 test-nbval: install
-	test -d $(BOOK_OUT)/smoke/book || $(MAKE) --no-print-directory test-book
-	$(ONE_THREAD) $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
-	    --nbval-sanitize-with tests/nbval/sanitize.cfg $(BOOK_OUT)/smoke/book
+	test -d $(SMOKE)/book || $(MAKE) --no-print-directory test-book
+	$(NBVAL) $(SMOKE)/book
+
+test-nbval-early: install
+	$(NBVAL) $(filter-out $(LATE_NOTEBOOKS),$(wildcard $(SMOKE)/book/*.ipynb))
+
+test-nbval-late: install
+	$(NBVAL) $(LATE_NOTEBOOKS)
 
 ## make test-fast: the unit tests without the slow ones (no chapter, no JAX lane).
 test-fast: install
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests
+	$(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not slow" tests
 
 ## make book: set up, run every chapter on the built-in synthetic data, render the book. The run
 ## folder keeps the trained networks: a second `make book` only re-runs changed chapters.

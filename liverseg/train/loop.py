@@ -41,6 +41,7 @@ import liverseg.losses  # noqa: F401  (registers the losses a checkpoint is comp
 import liverseg.models  # noqa: F401  (registers the layers)
 from liverseg.config import TrainConfig
 from liverseg.io.atomic import atomic_write_text
+from liverseg.train.allocator import reuse_tensor_memory
 
 STATE = "state.json"
 FINAL = "final.keras"
@@ -114,6 +115,7 @@ def fit(
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    reuse_tensor_memory()  # a quarter less time on a CPU, the same numbers (see its module)
     epochs = settings.epochs if epochs is None else int(epochs)
     patience = settings.early_stopping_patience if patience is None else int(patience)
     seed = settings.seed if seed is None else int(seed)
