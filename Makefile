@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 ## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, every
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
-## nbval against its first outputs. Two lanes share the two cores: the chapters, and the unit
-## tests followed by the late chapters (the lesion chapter shares no stored network with the
-## chapters of the first lane, so it runs beside them and the lanes end together); the results
+## nbval against its first outputs. Two lanes share the two cores: the chapters followed by the
+## JAX tests, and the unit tests followed by the late chapters (the lesion chapter shares no
+## stored network with the chapters of the first lane, so it runs beside them); the results
 ## chapter (whose lesion stage cuts the lesion chapter's slices) and the report (which reads
 ## every chapter's results) run once both lanes are done. Each TensorFlow process keeps to one
 ## thread (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
@@ -42,8 +42,9 @@ test: install
 
 test-lane-chapters: install
 	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
+	$(MAKE) --no-print-directory test-jax
 
-test-lane-tests: test-unit test-jax
+test-lane-tests: test-unit
 	$(ONE_THREAD) $(SMOKE_RUN) --chapters $(LATE_CHAPTERS) --no-render
 
 test-tests: test-unit test-jax
@@ -54,7 +55,7 @@ test-unit: install
 # XLA compiles each network's train step for half a minute on this CPU; the tests build the same
 # few networks again and again, so a persistent compilation cache (under $(BOOK_OUT)) makes every
 # compile after the first a read.
-test-jax: install test-unit
+test-jax: install
 	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(BOOK_OUT)/jax-cache \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 $(PY) -m pytest -m keras tests
 

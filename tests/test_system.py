@@ -20,10 +20,15 @@ from .dicom_fixtures import read_sitk_series, write_dicom_series
 pytestmark = pytest.mark.slow
 
 
+#: `liverseg train` as a user types it, at half of smoke's epoch budget (the localizer's
+#: validation Dice is about 0.68 after ten epochs)
+TRAIN = ["train", "--profile", "smoke", "--planes", "axial", "--set", "train.epochs=10", "-q"]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    code = cli.main(["train", "--profile", "smoke", "--planes", "axial", "--out", str(out), "-q"])
+    code = cli.main(TRAIN + ["--out", str(out)])
     assert code == 0
     return out
 
@@ -43,8 +48,7 @@ def test_train_writes_a_model_folder_and_its_report(trained):
 
 def test_rerunning_train_resumes_without_training_again(trained, capsys):
     before = (trained / "model" / "axial_liver_tuner.keras").stat().st_mtime_ns
-    assert cli.main(["train", "--profile", "smoke", "--planes", "axial", "--out", str(trained),
-                     "-q"]) == 0
+    assert cli.main(TRAIN + ["--out", str(trained)]) == 0
     capsys.readouterr()
     final = trained / "work" / "axial" / "liver" / "localizer" / "final.keras"
     assert final.stat().st_mtime_ns < before  # loaded, not retrained
@@ -98,7 +102,7 @@ def test_segment_a_held_out_phantom(trained, tmp_path, capsys):
     label = read_volume(tmp_path / "label.nii.gz").array
     liver_dice = metrics.dice(label >= 1, case.label >= 1)
     print(f"held-out phantom, smoke axial model: liver Dice {liver_dice:.3f}", file=sys.stderr)
-    assert liver_dice > 0.5  # 0.595 measured (TensorFlow, CPU); an untrained net gives ~0
+    assert liver_dice > 0.5  # 0.855 measured (TensorFlow, CPU, one thread); untrained: ~0
     image, out = sitk.ReadImage(str(nifti)), sitk.ReadImage(str(tmp_path / "label.nii.gz"))
     assert out.GetSize() == image.GetSize()
     np.testing.assert_allclose(out.GetSpacing(), image.GetSpacing(), atol=1e-5)
