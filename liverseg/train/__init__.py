@@ -3,7 +3,8 @@
 ``train_system(settings, out)`` trains everything a model folder needs; the pieces are
 :mod:`~liverseg.train.slices` (what a network learns from), :mod:`~liverseg.train.loop`
 (checkpoints, resume, early stopping), :mod:`~liverseg.train.cascade` (localizer → prior →
-tuner) and :mod:`~liverseg.train.self_training` (Algorithm 1).
+tuner) and :mod:`~liverseg.train.self_training` (Algorithm 1); :mod:`~liverseg.train.allocator`
+keeps TensorFlow's training tensors in reused heap memory.
 """
 
 from liverseg.train.cascade import Cascade, train_cascade
