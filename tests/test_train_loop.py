@@ -56,16 +56,12 @@ def _weights(workdir):
     return keras.models.load_model(workdir / "final.keras").get_weights()
 
 
-@pytest.mark.keras  # on every backend: GPU runs use JAX
-def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
-    epochs = 4
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert _run(whole, epochs).wait(timeout=300) == 0
-
-    process = _run(killed, epochs)
-    state = killed / "state.json"
+def _kill_partway(workdir, epochs):
+    """Start a run of ``epochs`` and kill it as soon as two epochs are checkpointed."""
+    process = _run(workdir, epochs)
+    state = workdir / "state.json"
     deadline = time.time() + 300
-    while time.time() < deadline:  # kill it as soon as two epochs are checkpointed
+    while time.time() < deadline:
         if state.is_file() and json.loads(state.read_text()).get("epoch", 0) >= 2:
             break
         time.sleep(0.05)
@@ -73,14 +69,57 @@ def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
     process.wait()
     interrupted_at = json.loads(state.read_text())["epoch"]
     assert 2 <= interrupted_at < epochs, "the run was not killed partway"
-    assert not (killed / "final.keras").exists()
+    assert not (workdir / "final.keras").exists()
+
+
+@pytest.mark.keras  # on every backend: GPU runs use JAX
+def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
+    epochs = 4
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert _run(whole, epochs).wait(timeout=300) == 0
+    _kill_partway(killed, epochs)
+    state = killed / "state.json"
+    assert (killed / json.loads(state.read_text())["checkpoint"]).suffix == ".npz"
 
     assert _run(killed, epochs).wait(timeout=300) == 0
     for a, b in zip(_weights(whole), _weights(killed)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert (whole / "log.csv").read_text() == (killed / "log.csv").read_text()
     assert json.loads((whole / "state.json").read_text()) == json.loads(state.read_text())
-    assert not list(killed.glob("epoch-*.keras")), "checkpoints are cleaned up at the end"
+    assert not list(killed.glob("epoch-*")), "checkpoints are cleaned up at the end"
+
+
+def test_a_run_checkpointed_by_an_earlier_version_resumes_to_the_same_weights(tmp_path):
+    """Earlier versions wrote each epoch as ``model.save`` (``epoch-NNN.keras``) and the best
+    epoch as ``save_weights`` (``best.weights.h5``): such a run still resumes exactly."""
+    import keras
+
+    from liverseg import losses, models
+    from liverseg.config import LocalizationConfig
+    from liverseg.train.loop import _assign
+
+    epochs = 4
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert _run(whole, epochs).wait(timeout=300) == 0
+    _kill_partway(killed, epochs)
+    state = json.loads((killed / "state.json").read_text())
+    model = models.build_localization_net(LocalizationConfig(image_size=32, base_filters=4,
+                                                             depth=2, dropout=0.3))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=losses.BceDiceLoss())
+    model.optimizer.build(model.trainable_variables)
+    _assign(model.variables, killed / "best.weights.npz")
+    model.save_weights(killed / "best.weights.h5")
+    _assign(model.variables + model.optimizer.variables, killed / state["checkpoint"])
+    old_checkpoint = state["checkpoint"].replace(".npz", ".keras")
+    model.save(killed / old_checkpoint)
+    for path in killed.glob("*.npz"):
+        path.unlink()
+    (killed / "state.json").write_text(json.dumps({**state, "checkpoint": old_checkpoint}))
+
+    assert _run(killed, epochs).wait(timeout=300) == 0
+    for a, b in zip(_weights(whole), _weights(killed)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert (whole / "log.csv").read_text() == (killed / "log.csv").read_text()
 
 
 def test_a_finished_run_is_loaded_not_retrained(tmp_path):
