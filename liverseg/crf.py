@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liverseg.config._base import Pair, Section, setting
 from liverseg.errors import InvalidDataError, ShapeError
 
 
 @dataclass(frozen=True)
-class CRFParams:
+class CRFParams(Section):
     """Dense-CRF settings. Distances are in pixels, intensities in 0..255 window grey levels.
 
     Defaults (the paper gives none) are chosen for 0.6-0.9 mm pixels and the liver window:
@@ -50,32 +51,16 @@ class CRFParams:
     * ``clip=1e-5``: probabilities are clipped to [clip, 1] before ``-log``.
     """
 
-    iterations: int = 5
-    gaussian_sxy: float = 3.0
-    gaussian_compat: float = 3.0
-    bilateral_sxy: float = 20.0
-    bilateral_srgb: float = 10.0
-    bilateral_compat: float = 5.0
-    window: tuple[float, float] | None = (-100.0, 200.0)
-    clip: float = 1e-5
+    iterations: int = setting(5, whole=True, at_least=1)
+    gaussian_sxy: float = setting(3.0, above=0)
+    gaussian_compat: float = setting(3.0, at_least=0)
+    bilateral_sxy: float = setting(20.0, above=0)
+    bilateral_srgb: float = setting(10.0, above=0)
+    bilateral_compat: float = setting(5.0, at_least=0)
+    window: tuple[float, float] | None = setting((-100.0, 200.0), pair=Pair(order="<"), optional=True)
+    clip: float = setting(1e-5, above=0, below=0.5)
 
-    def __post_init__(self):
-        if int(self.iterations) != self.iterations or self.iterations < 1:
-            raise InvalidDataError(
-                f"CRF iterations must be a positive integer, got {self.iterations}"
-            )
-        for name in ("gaussian_sxy", "bilateral_sxy", "bilateral_srgb"):
-            if not getattr(self, name) > 0:
-                raise InvalidDataError(f"CRF {name} must be positive, got {getattr(self, name)}")
-        for name in ("gaussian_compat", "bilateral_compat"):
-            if not getattr(self, name) >= 0:
-                raise InvalidDataError(f"CRF {name} must be >= 0, got {getattr(self, name)}")
-        if self.window is not None and not self.window[0] < self.window[1]:
-            raise InvalidDataError(
-                f"CRF window must be (low, high) with low < high, got {self.window}"
-            )
-        if not 0 < self.clip < 0.5:
-            raise InvalidDataError(f"CRF clip must be in (0, 0.5), got {self.clip}")
+    _section = "prior.crf"
 
 
 def dense_crf(

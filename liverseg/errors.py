@@ -47,6 +47,11 @@ class InvalidDataError(LiversegError, ValueError):
     """Values are unusable: NaN or infinite voxels, an empty mask where one is required, bad labels."""
 
 
+class SettingError(LiversegError, ValueError):
+    """A setting outside what it accepts; the message names the setting's dotted path
+    (``train.batch_size``), what it accepts and the value given."""
+
+
 class DatasetLayoutError(LiversegError):
     """A dataset root does not have the expected layout (no cases, unpaired files)."""
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import math
 import os
 import zlib
 from typing import TYPE_CHECKING
@@ -50,7 +49,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.config._base import Number, Pair, Section, setting
+from liverseg.errors import InvalidDataError, SettingError, ShapeError
 from liverseg.labels import LESION, LIVER
 
 if TYPE_CHECKING:  # only for the annotations: datasets may import the config, which imports us
@@ -61,8 +61,12 @@ DEPTH_GRID_MM = 2.0  # placement depth is computed on a grid this coarse (cheap;
 CANDIDATES_TRIED = 32  # centres tried per lesion when looking for one that does not overlap the others
 
 
+_HU = Pair(at_least=0, floats=True)  # a (low, high) HU range
+_SIZES = Pair(above=0, floats=True)  # a (low, high) range of sizes > 0
+
+
 @dataclasses.dataclass
-class SynthesisConfig:
+class SynthesisConfig(Section):
     """How synthetic lesions are drawn (Hu et al., CVPR 2023, unless said otherwise).
 
     Attributes:
@@ -111,91 +115,35 @@ class SynthesisConfig:
             priors can be made once; validation volumes then get draw 1 alone.
     """
 
-    share: float = 0.0
-    copies: int = 1
-    keep_existing: bool = True
-    radius_classes_mm: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0)
-    radius_jitter: float = 0.25
-    count: tuple[int, int] = (1, 4)
-    elastic: float = 0.2
-    axis_ratio: tuple[float, float] = (0.75, 1.25)
-    centre_depth: float = 0.6
-    contrast_hu: tuple[float, float] = (65.0, 145.0)
-    hyperdense_fraction: float = 0.1
-    hyperdense_hu: tuple[float, float] = (10.0, 40.0)
-    rim_fraction: float = 0.15
-    rim_hu: tuple[float, float] = (20.0, 60.0)
-    rim_mm: tuple[float, float] = (1.0, 3.0)
-    edge_mm: tuple[float, float] = (1.0, 2.0)
-    texture_hu: tuple[float, float] = (5.0, 15.0)
-    texture_mm: float = 2.0
-    repaint_margin_voxels: int = 2
-    validation: bool = False
-    per_epoch: bool = False
+    share: float = setting(0.0, at_least=0, at_most=1)
+    copies: int = setting(1, whole=True, at_least=1)
+    keep_existing: bool = setting(True, flag=True)
+    radius_classes_mm: tuple[float, ...] = setting((4.0, 8.0, 16.0, 32.0), nonempty=True,
+                                                   items=Number(above=0, floats=True))
+    radius_jitter: float = setting(0.25, at_least=0, below=1)
+    count: tuple[int, int] = setting((1, 4), pair=Pair(at_least=0, whole=True))
+    elastic: float = setting(0.2, at_least=0, below=1)
+    axis_ratio: tuple[float, float] = setting((0.75, 1.25), pair=_SIZES)
+    centre_depth: float = setting(0.6, at_least=0)
+    contrast_hu: tuple[float, float] = setting((65.0, 145.0), pair=_HU)
+    hyperdense_fraction: float = setting(0.1, at_least=0, at_most=1)
+    hyperdense_hu: tuple[float, float] = setting((10.0, 40.0), pair=_HU)
+    rim_fraction: float = setting(0.15, at_least=0, at_most=1)
+    rim_hu: tuple[float, float] = setting((20.0, 60.0), pair=_HU)
+    rim_mm: tuple[float, float] = setting((1.0, 3.0), pair=_SIZES)
+    edge_mm: tuple[float, float] = setting((1.0, 2.0), pair=Pair(at_least=0, floats=True))
+    texture_hu: tuple[float, float] = setting((5.0, 15.0), pair=_HU)
+    texture_mm: float = setting(2.0, above=0)
+    repaint_margin_voxels: int = setting(2, whole=True, at_least=0)
+    validation: bool = setting(False, flag=True)
+    per_epoch: bool = setting(False, flag=True)
 
-    def __post_init__(self):
-        """Validate every field (``ValueError`` naming it); JSON lists become tuples."""
-        _check_fraction("share", self.share)
-        if int(self.copies) != self.copies or self.copies < 1:
-            raise ValueError(f"copies must be an integer >= 1, got {self.copies!r}")
-        for name in ("keep_existing", "validation", "per_epoch"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        radii = self.radius_classes_mm = tuple(float(r) for r in self.radius_classes_mm)
-        if not radii or not all(0 < r < math.inf for r in radii):
-            raise ValueError(f"radius_classes_mm must be one or more finite radii > 0, got {radii}")
-        if not 0 <= self.radius_jitter < 1:
-            raise ValueError(f"radius_jitter must be in [0, 1), got {self.radius_jitter}")
-        self.count = _range("count", self.count, low=0, kind=int)
-        if not 0 <= self.elastic < 1:
-            raise ValueError(f"elastic must be in [0, 1), got {self.elastic}")
-        self.axis_ratio = _range("axis_ratio", self.axis_ratio, low=0, strict=True)
-        if not 0 <= self.centre_depth < math.inf:
-            raise ValueError(f"centre_depth must be >= 0, got {self.centre_depth}")
-        self.contrast_hu = _range("contrast_hu", self.contrast_hu, low=0)
-        _check_fraction("hyperdense_fraction", self.hyperdense_fraction)
-        self.hyperdense_hu = _range("hyperdense_hu", self.hyperdense_hu, low=0)
-        _check_fraction("rim_fraction", self.rim_fraction)
+    _section = "lesion.synthesis"
+
+    def _check_across(self):
         if self.hyperdense_fraction + self.rim_fraction > 1:
-            raise ValueError(
-                f"hyperdense_fraction + rim_fraction must be at most 1, got "
-                f"{self.hyperdense_fraction} + {self.rim_fraction}"
-            )
-        self.rim_hu = _range("rim_hu", self.rim_hu, low=0)
-        self.rim_mm = _range("rim_mm", self.rim_mm, low=0, strict=True)
-        self.edge_mm = _range("edge_mm", self.edge_mm, low=0)
-        self.texture_hu = _range("texture_hu", self.texture_hu, low=0)
-        if not 0 < self.texture_mm < math.inf:
-            raise ValueError(f"texture_mm must be > 0, got {self.texture_mm}")
-        margin = self.repaint_margin_voxels
-        if int(margin) != margin or margin < 0:
-            raise ValueError(f"repaint_margin_voxels must be an integer >= 0, got {margin}")
-        self.repaint_margin_voxels = int(margin)
-
-
-def _check_fraction(name: str, value) -> None:
-    if not 0 <= value <= 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-
-
-def _range(name: str, value, low: float, strict: bool = False, kind=float) -> tuple:
-    """``value`` as an ordered ``(low, high)`` tuple of ``kind``, each above ``low``
-    (``strict``) or at least ``low``; ``ValueError`` naming ``name`` otherwise."""
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
-    if kind is int and not all(float(v).is_integer() for v in pair):
-        raise ValueError(f"{name} must be integers, got {value!r}")
-    pair = tuple(kind(v) for v in pair)
-    too_low = any(v <= low for v in pair) if strict else any(v < low for v in pair)
-    if too_low or not all(math.isfinite(v) for v in pair):
-        raise ValueError(f"{name} must be finite and {'>' if strict else '>='} {low}, got {value!r}")
-    if pair[0] > pair[1]:
-        raise ValueError(f"{name} must be ordered (low <= high), got {value!r}")
-    return pair
+            raise SettingError(f"lesion.synthesis.hyperdense_fraction + rim_fraction must be at "
+                               f"most 1, got {self.hyperdense_fraction} + {self.rim_fraction}")
 
 
 @dataclasses.dataclass

@@ -25,13 +25,14 @@ import os
 import numpy as np
 import scipy.ndimage as ndi
 
+from liverseg.config._base import Pair, Section, setting
 from liverseg.errors import InvalidDataError, ShapeError
 
 ZSCORE_SCOPES = ("volume", "slice")
 
 
 @dataclasses.dataclass(frozen=True)
-class PreprocessConfig:
+class PreprocessConfig(Section):
     """Settings of :func:`preprocess`; the defaults are the paper's.
 
     Attributes:
@@ -44,24 +45,13 @@ class PreprocessConfig:
         eps: smallest standard deviation divided by (see :func:`zscore`).
     """
 
-    window: tuple[float, float] | None = (-100.0, 200.0)
-    median_size: int | None = 3
-    median_dims: int = 2
-    zscore_scope: str = "volume"
-    eps: float = 1e-6
+    window: tuple[float, float] | None = setting((-100.0, 200.0), pair=Pair(order="<"), optional=True)
+    median_size: int | None = setting(3, whole=True, at_least=1, optional=True)
+    median_dims: int = setting(2, choices=(2, 3))
+    zscore_scope: str = setting("volume", choices=ZSCORE_SCOPES)
+    eps: float = setting(1e-6, above=0)
 
-    def __post_init__(self):
-        if self.window is not None:
-            _check_window(*self.window)
-        size = self.median_size
-        if size is not None and (int(size) != size or size < 1):
-            raise InvalidDataError(f"median_size must be a positive integer, got {self.median_size!r}")
-        if self.median_dims not in (2, 3):
-            raise InvalidDataError(f"median_dims must be 2 or 3, got {self.median_dims!r}")
-        if self.zscore_scope not in ZSCORE_SCOPES:
-            raise InvalidDataError(f"zscore_scope must be one of {ZSCORE_SCOPES}, got {self.zscore_scope!r}")
-        if not self.eps > 0:
-            raise InvalidDataError(f"eps must be positive, got {self.eps!r}")
+    _section = "preprocess"
 
 
 def check_finite(x, source: str | os.PathLike | None = None) -> np.ndarray:

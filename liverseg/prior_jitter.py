@@ -48,13 +48,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from liverseg.config._base import Pair, Section, setting
+
 KINDS = ("shrink", "shift", "drop", "fill")
 NONE = "none"  # the kind of a slice left as it is
 _STREAM = 13  # separates these draws from fit's shuffle (seed, epoch) and dropout (seed, epoch, 7)
 
 
 @dataclass
-class PriorJitterConfig:
+class PriorJitterConfig(Section):
     """``train.prior_jitter``: how the tuning network's training priors are perturbed.
 
     Args:
@@ -68,44 +70,21 @@ class PriorJitterConfig:
         shift: ``(low, high)``, ``0 <= low <= high``: the move, as a fraction of the box's
             height (vertically) and width (horizontally).
 
-    Raises ``ValueError`` naming the setting for a value out of range.
+    Raises :class:`~liverseg.errors.SettingError` naming the setting for a value out of range.
     """
 
-    share: float = 0.0
-    kinds: tuple[str, ...] = ("shrink", "shift", "drop")
-    shrink: tuple[float, float] = (0.2, 0.5)
-    shift: tuple[float, float] = (0.1, 0.4)
+    share: float = setting(0.0, at_least=0, at_most=1)
+    kinds: tuple[str, ...] = setting(("shrink", "shift", "drop"), items=KINDS, nonempty=True,
+                                     distinct=True)
+    shrink: tuple[float, float] = setting((0.2, 0.5), pair=Pair(at_least=0, below=1, floats=True))
+    shift: tuple[float, float] = setting((0.1, 0.4), pair=Pair(at_least=0, floats=True))
 
-    def __post_init__(self):
-        name = "train.prior_jitter"
-        if not isinstance(self.share, (int, float)) or not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"{name}.share must be in [0, 1], got {self.share!r}")
-        if isinstance(self.kinds, str):
-            raise ValueError(f"{name}.kinds must be a tuple of kinds, got the string {self.kinds!r}")
-        self.kinds = tuple(self.kinds)
-        bad = [k for k in self.kinds if k not in KINDS]
-        if bad or not self.kinds or len(set(self.kinds)) != len(self.kinds):
-            raise ValueError(f"{name}.kinds must name one or more distinct kinds of {KINDS}, "
-                             f"got {self.kinds!r}")
-        self.shrink = _fractions(f"{name}.shrink", self.shrink, below_one=True)
-        self.shift = _fractions(f"{name}.shift", self.shift, below_one=False)
+    _section = "train.prior_jitter"
 
     @property
     def active(self) -> bool:
         """Whether any prior is ever perturbed (``share`` > 0)."""
         return self.share > 0
-
-
-def _fractions(name: str, value, below_one: bool) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
-    top_ok = high < 1 if below_one else math.isfinite(high)
-    if not (0 <= low <= high and top_ok):
-        bound = "0 <= low <= high < 1" if below_one else "0 <= low <= high (finite)"
-        raise ValueError(f"{name} must be a range with {bound}, got {value!r}")
-    return (low, high)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Profiles and config objects: plain dataclasses, Table 2 defaults, JSON round trip."""
 
+import dataclasses
 import json
+import math
+import re
 import subprocess
 import sys
 
@@ -8,8 +11,10 @@ import pytest
 
 from liverseg.config import (
     PhantomConfig,
-    PROFILE_NAMES, LocalizationConfig, Profile, TrainConfig, TuningConfig, profile,
+    PROFILE_NAMES, CRFParams, LocalizationConfig, PriorJitterConfig, Profile, SynthesisConfig,
+    TrainConfig, TuningConfig, profile,
 )
+from liverseg.errors import LiversegError, SettingError
 
 
 @pytest.mark.parametrize("name", ["smoke", "demo", "paper"])
@@ -146,3 +151,109 @@ def test_a_run_saved_before_a_setting_existed_resumes_but_other_settings_do_not(
     (tmp_path / "settings.json").write_text('{"name": 1}')
     with pytest.raises(InvalidDataError, match="unreadable settings"):
         _check_same_settings(tmp_path, settings)
+
+
+# --- one rule per setting, one error type (issue 18) ---------------------------------------------
+
+#: fields that accept any value; empty today: a new field must declare its rule or be listed here
+UNCONSTRAINED: set[str] = set()
+
+
+def _sections(cls=Profile):
+    yield cls
+    for f in dataclasses.fields(cls):
+        if "section" in f.metadata:
+            yield from _sections(f.metadata["section"])
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("train.batch_size", 0),  # at_least
+    ("train.batch_size", 2.5),  # whole
+    ("train.learning_rate", 0.0),  # above
+    ("train.learning_rate", float("inf")),
+    ("localization.dropout", 1.0),  # below
+    ("phantoms.vessel_generations", 6),  # at_most
+    ("train.dice_over", "mean"),  # choices
+    ("train.jit_compile", 1),  # a bool choice takes only a bool
+    ("train.slices_on_disk", 1),  # flag, optional
+    ("train.seed", True),  # a bool is no seed
+    ("experiments.held_out_seed", True),
+    ("experiments.seeds", ()),  # non-empty items
+    ("phantoms.phases", ("late", "late")),  # distinct items
+    ("phantoms.noise_hu", (30.0, 8.0)),  # an ordered pair
+    ("phantoms.noise_hu", (8.0,)),
+    ("phantoms.noise_hu", "loud"),
+    ("phantoms.lesion_contrast_normal_hu", (45.0, -1.0)),  # an unordered pair
+    ("phantoms.appearance_gamma_window_hu", (100.0, 100.0)),  # a strictly ordered pair
+    ("inference.fill", "2d"),  # optional choices
+    ("lesion.synthesis.count", (1.5, 3)),
+    ("lesion.synthesis.radius_classes_mm", (4.0, -8.0)),
+    ("train.prior_jitter.shrink", (0.2, 1.0)),
+    ("train.prior_jitter.kinds", "drop"),  # a string is not a tuple of kinds
+    ("prior.crf.iterations", 0),
+    ("prior.crf.window", (200.0, -100.0)),
+    ("preprocess.median_dims", 4),
+    ("preprocess.window", (-100.0, float("inf"))),
+    ("image_size", "64"),
+])
+def test_each_kind_of_rule_refuses_a_bad_value_naming_the_setting(setting, value):
+    with pytest.raises(SettingError, match=rf"^{re.escape(setting)} must be .*, got "):
+        profile("smoke").replace(**{setting: value})
+
+
+@pytest.mark.parametrize("setting", ["phantoms.table_probability", "experiments.collapse_dice",
+                                     "train.positive_share", "lesion.synthesis.share",
+                                     "train.prior_jitter.share", "prior.crf.clip"])
+def test_nan_is_refused_wherever_a_range_is(setting):
+    with pytest.raises(SettingError, match=re.escape(setting)):
+        profile("smoke").replace(**{setting: math.nan})
+    with pytest.raises(SettingError, match=r"phantoms\.noise_hu"):
+        PhantomConfig(noise_hu=(8.0, math.nan))
+
+
+def test_setting_error_is_a_value_error_and_a_liverseg_error():
+    with pytest.raises(SettingError) as err:
+        TrainConfig(batch_size=0)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, LiversegError)
+    assert str(err.value) == "train.batch_size must be a whole number >= 1, got 0"
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: TrainConfig(batch_size=6, devices=4), r"train\.batch_size=6 must be a multiple of"),
+    (lambda: TuningConfig(patch_levels=(2, 5)), r"tuning\.patch_levels must lie in 2\.\.depth"),
+    (lambda: PhantomConfig(phase_weights=(0.5, 0.5, 0.5, 0.5)), r"phantoms\.phase_weights .* sum to 1"),
+    (lambda: PhantomConfig(appearance_draws=2), r"phantoms\.appearance_draws needs"),
+    (lambda: PhantomConfig(multifocal_count=(15, 199)), r"phantoms\.multifocal_count .* at most 200"),
+    (lambda: SynthesisConfig(hyperdense_fraction=0.6, rim_fraction=0.6),
+     r"lesion\.synthesis\.hyperdense_fraction"),
+    (lambda: Profile("x", 64, 5), r"localization\.image_size=512 differs"),
+])
+def test_a_rule_across_fields_raises_a_setting_error_naming_the_setting(make, match):
+    with pytest.raises(SettingError, match=match):
+        make()
+
+
+def test_unknown_settings_are_setting_errors_naming_the_section():
+    with pytest.raises(SettingError, match=r"train\.prior_jitter has no settings \['size'\]"):
+        PriorJitterConfig.from_dict({"size": 2})
+    with pytest.raises(SettingError, match="profile has no setting 'train.epoch'"):
+        profile("smoke").replace(**{"train.epoch": 3})
+
+
+def test_values_are_normalised_as_before():
+    assert PriorJitterConfig(kinds=["drop"], shrink=[0, 0.5]).kinds == ("drop",)
+    assert PriorJitterConfig(shrink=[0, 0.5]).shrink == (0.0, 0.5)
+    radii = SynthesisConfig(radius_classes_mm=[4, 8], count=[1.0, 3]).radius_classes_mm
+    assert radii == (4.0, 8.0) and all(type(r) is float for r in radii)
+    assert SynthesisConfig(count=[1.0, 3]).count == (1, 3)
+    draws = PhantomConfig(appearance="randomized", appearance_draws=2.0).appearance_draws
+    assert draws == 2 and type(draws) is int
+    assert CRFParams(window=[-100, 200]).window == (-100, 200)  # a frozen section too
+    assert PhantomConfig(noise_hu=(8, 30)).noise_hu == (8, 30)  # no conversion where none was
+
+
+def test_every_setting_declares_a_rule_or_is_listed_as_free():
+    missing = [f"{cls.__name__}.{f.name}" for cls in _sections() for f in dataclasses.fields(cls)
+               if "rule" not in f.metadata and f"{cls.__name__}.{f.name}" not in UNCONSTRAINED]
+    assert not missing, f"declare a rule with setting(...) or list them in UNCONSTRAINED: {missing}"
+    assert len(set(_sections())) == 16  # the whole tree was walked

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from liverseg.crf import CRFParams, dense_crf, grey_levels
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, SettingError, ShapeError
 
 
 def dice(a, b):
@@ -73,7 +73,7 @@ def test_bad_inputs_raise_liverseg_errors(disc):
         dense_crf(probability, np.where(image > 0, np.inf, image))
     with pytest.raises(InvalidDataError, match=r"\[0, 1\]"):
         dense_crf(probability * 2, image)
-    with pytest.raises(InvalidDataError, match="iterations"):
+    with pytest.raises(SettingError, match=r"prior\.crf\.iterations"):
         dense_crf(probability, image, iterations=0)
-    with pytest.raises(InvalidDataError, match="window"):
+    with pytest.raises(SettingError, match=r"prior\.crf\.window"):
         CRFParams(window=(200, -100))

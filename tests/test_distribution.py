@@ -81,9 +81,9 @@ def test_batches_leave_out_the_rows_that_would_not_split_evenly():
 
 
 def test_devices_is_validated_and_changes_no_stored_result():
-    with pytest.raises(ValueError, match="multiple of devices=2"):
+    with pytest.raises(ValueError, match=r"multiple of train\.devices=2"):
         config.TrainConfig(batch_size=3, devices=2)
-    with pytest.raises(ValueError, match="devices must be >= 1"):
+    with pytest.raises(ValueError, match=r"train\.devices must be a whole number >= 1"):
         config.TrainConfig(devices=0)
     smoke = config.profile("smoke")
     two = smoke.replace(**{"train.devices": 2})

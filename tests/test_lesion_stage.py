@@ -48,7 +48,7 @@ def test_the_lesion_section_round_trips_and_an_old_tree_keeps_its_lesion_stage()
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"lesion.image_size": 100}, "lesion section: image_size=100"),
+    ({"lesion.image_size": 100}, "lesion section: localization.image_size=100"),
     ({"lesion.dice_over": "pixel"}, "dice_over"),
     ({"lesion.positive_share": 1.5}, "positive_share"),
     ({"lesion.prior_mode": "circle"}, "prior_mode"),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, SettingError, ShapeError
 from liverseg.preprocess import PreprocessConfig, median_filter, preprocess, window, zscore
 
 RNG = np.random.default_rng(0)
@@ -108,9 +108,9 @@ def test_preprocess_rejects_nan_and_inf():
 
 def test_config_validation():
     assert PreprocessConfig() == PreprocessConfig((-100.0, 200.0), 3, 2, "volume")
-    with pytest.raises(InvalidDataError):
+    with pytest.raises(SettingError, match=r"preprocess\.window"):
         PreprocessConfig(window=(200, -100))
-    with pytest.raises(InvalidDataError):
+    with pytest.raises(SettingError, match=r"preprocess\.zscore_scope"):
         PreprocessConfig(zscore_scope="patient")
-    with pytest.raises(InvalidDataError):
+    with pytest.raises(SettingError, match=r"preprocess\.median_dims"):
         PreprocessConfig(median_dims=4)

@@ -265,7 +265,7 @@ def test_unlabelled_settings_key_the_networks_they_change_and_leave_todays_keys_
     assert len({rounds_key(s) for s in (base, hidden, phantoms)}) == 3
     with pytest.raises(ValueError, match="synthetic data only"):
         phantoms.for_dataset("lits")
-    with pytest.raises(ValueError, match="unlabelled_phantoms must be >= 0"):
+    with pytest.raises(ValueError, match="unlabelled_phantoms must be a whole number >= 0"):
         base.replace(**{"self_training.unlabelled_phantoms": -1})
 
 

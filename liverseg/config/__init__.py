@@ -5,7 +5,8 @@ traced to the settings behind it. Config objects are plain dataclasses (no Keras
 round-trip through JSON with ``to_dict`` / ``from_dict``. The sections live in small modules
 (:mod:`.networks`: the networks, training and inference; :mod:`.phantoms`; :mod:`.profiles`: the
 tree, the lesion section and the named profiles; :mod:`.stages`: the stage of a run each setting
-affects, which the store's keys come from); every name is importable from here.
+affects, which the store's keys come from); every name is importable from here. A setting
+outside what it accepts raises :class:`~liverseg.errors.SettingError` naming its dotted path.
 
     >>> from liverseg.config import profile
     >>> p = profile("paper")
@@ -13,18 +14,40 @@ affects, which the store's keys come from); every name is importable from here.
     (0.0001, 4, (6, 12, 18), 0.3)
 """
 
-from liverseg.config._base import (APPEARANCE_MODES, DATASETS, DICE_REDUCTIONS,
-                                   FUSIONS, LESION_VIEWS, OPTIMIZERS, PATCH_ARRANGEMENTS,
-                                   PHANTOM_PHASES, PRECISIONS, PRIOR_MODES, RESIDUAL_MERGES,
-                                   SLICE_PROFILES, STRUCTURES, UPSAMPLINGS)
-from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
-                                      PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
-                                      TuningConfig)
+import importlib
+
+from liverseg.config._base import (APPEARANCE_MODES, COMBINATIONS, DATASETS, DICE_REDUCTIONS,
+                                   FUSIONS, LESION_VIEWS, LOSS_SCHEMES, OPTIMIZERS,
+                                   PATCH_ARRANGEMENTS, PHANTOM_PHASES, PRECISIONS, PRIOR_MODES,
+                                   RESIDUAL_MERGES, SLICE_PROFILES, STRUCTURES, UPSAMPLINGS)
 from liverseg.config.phantoms import PhantomConfig
-from liverseg.config.profiles import PROFILE_NAMES, ExperimentConfig, LesionConfig, Profile, profile
 from liverseg.config.stages import EXECUTION_ONLY, KEYED_STAGES, STAGES, stage_tree
-from liverseg.crf import CRFParams
 from liverseg.datasets.planes import PLANES
-from liverseg.lesion_synthesis import SynthesisConfig
-from liverseg.preprocess import PreprocessConfig
-from liverseg.prior_jitter import PriorJitterConfig
+from liverseg.errors import SettingError
+
+# The rest loads on first use: the sections that live beside their code (liverseg.crf,
+# .preprocess, .prior_jitter, .lesion_synthesis) declare their rules with liverseg.config._base,
+# and the tree holds them, so importing one of them first must not load the tree.
+_LAZY = {
+    "liverseg.config.networks": (
+        "InferenceConfig", "LocalizationConfig", "PatchConfig", "PriorConfig",
+        "SelfTrainingConfig", "SplitConfig", "TrainConfig", "TuningConfig"),
+    "liverseg.config.profiles": (
+        "PROFILE_NAMES", "ExperimentConfig", "LesionConfig", "Profile", "profile"),
+    "liverseg.crf": ("CRFParams",),
+    "liverseg.lesion_synthesis": ("SynthesisConfig",),
+    "liverseg.preprocess": ("PreprocessConfig",),
+    "liverseg.prior_jitter": ("PriorJitterConfig",),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_MODULE_OF})

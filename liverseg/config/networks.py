@@ -3,38 +3,43 @@ paper that each names)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from liverseg.config._base import (DICE_REDUCTIONS, FUSIONS, LESION_VIEWS, OPTIMIZERS,
-                                   PATCH_ARRANGEMENTS, PRECISIONS, RESIDUAL_MERGES, UPSAMPLINGS,
-                                   _check_seed, _Serializable)
+from liverseg.config._base import (COMBINATIONS, DICE_REDUCTIONS, FUSIONS, LESION_VIEWS,
+                                   LOSS_SCHEMES, OPTIMIZERS, PATCH_ARRANGEMENTS, PRECISIONS,
+                                   PRIOR_MODES, RESIDUAL_MERGES, UPSAMPLINGS, Number, Pair,
+                                   Section, setting, subsection)
 from liverseg.crf import CRFParams
+from liverseg.errors import SettingError
 from liverseg.prior_jitter import PriorJitterConfig
 
 
 @dataclass
-class LocalizationConfig(_Serializable):
+class LocalizationConfig(Section):
     """The first network (Section 3.3, Fig. 5): a U-Net-like encoder–decoder on whole slices.
 
     The paper gives no widths for it; the defaults are the original U-Net's (64 filters doubling
     over four pooling levels), with the paper's dropout 0.2 inside each conv block.
     """
 
-    image_size: int = 512
-    channels: int = 1
-    base_filters: int = 64
-    depth: int = 4  # pooling levels; the bottleneck runs at image_size / 2**depth
-    dropout: float = 0.2
-    batch_norm: bool = False
-    upsampling: str = "transpose"  # "transpose" (Conv2DTranspose) or "bilinear" (UpSampling2D)
+    image_size: int = setting(512, whole=True, at_least=1)
+    channels: int = setting(1, whole=True, at_least=1)
+    base_filters: int = setting(64, whole=True, at_least=1)
+    depth: int = setting(4, whole=True, at_least=1)  # pooling levels; bottleneck at image_size / 2**depth
+    dropout: float = setting(0.2, at_least=0, below=1)
+    batch_norm: bool = setting(False, flag=True)
+    # "transpose" (Conv2DTranspose) or "bilinear" (UpSampling2D)
+    upsampling: str = setting("transpose", choices=UPSAMPLINGS)
 
-    def __post_init__(self):
-        _check_common(self)
+    _section = "localization"
+
+    def _check_across(self):
+        _check_divisible(self)
 
 
 @dataclass
-class TuningConfig(_Serializable):
+class TuningConfig(Section):
     """The second, cascaded network (Sections 3.4–3.7, Figs. 8–12).
 
     Defaults are the paper configuration: 512×512 slices, four encoder levels of 64·2^(l-1)
@@ -66,51 +71,47 @@ class TuningConfig(_Serializable):
     and a 1×1 convolution brings the width back to the block's filters).
     """
 
-    image_size: int = 512
-    channels: int = 1
-    base_filters: int = 64
-    depth: int = 4  # encoder levels with a skip connection; bottleneck at image_size / 2**depth
-    bottleneck_filters: Optional[int] = None  # None: base_filters * 2**depth
-    dilation_rates: tuple[int, ...] = (1, 2, 4, 8)  # parallel 3×3 convs of the first layer
-    use_aspp: bool = True
-    aspp_rates: tuple[int, ...] = (6, 12, 18)
-    aspp_filters: int = 256
-    dropout: float = 0.2
-    patch_levels: tuple[int, ...] = (2, 3, 4)  # encoder levels that also see the image's patches
-    patch_arrangement: str = "tiles"  # §3.4's 256/128/64-pixel patches; or "space_to_depth"
-    use_convbox: bool = True
-    convbox_filters: int = 16  # width of the ConvBox's first two convs
-    convbox_channels: Optional[int] = 1  # 1: one attention map per level; None: skip's width
-    residual: bool = True
-    residual_merge: str = "add"  # "add" (He et al.) or "concat" (Fig. 11's text)
-    deep_supervision: bool = True
-    batch_norm: bool = False  # BatchNorm in the residual blocks (ASPP always has it)
-    upsampling: str = "bilinear"  # "bilinear" (parameter-free, as in DeepLab) or "transpose"
+    image_size: int = setting(512, whole=True, at_least=1)
+    channels: int = setting(1, whole=True, at_least=1)
+    base_filters: int = setting(64, whole=True, at_least=1)
+    depth: int = setting(4, whole=True, at_least=1)  # encoder levels with a skip connection
+    # None: base_filters * 2**depth
+    bottleneck_filters: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    # parallel 3×3 convs of the first layer
+    dilation_rates: tuple[int, ...] = setting((1, 2, 4, 8), items=Number(whole=True, at_least=1),
+                                              nonempty=True)
+    use_aspp: bool = setting(True, flag=True)
+    aspp_rates: tuple[int, ...] = setting((6, 12, 18), items=Number(whole=True, at_least=1))
+    aspp_filters: int = setting(256, whole=True, at_least=1)
+    dropout: float = setting(0.2, at_least=0, below=1)
+    # encoder levels that also see the image's patches (2..depth)
+    patch_levels: tuple[int, ...] = setting((2, 3, 4), items=Number(whole=True, at_least=2))
+    # §3.4's 256/128/64-pixel patches; or "space_to_depth"
+    patch_arrangement: str = setting("tiles", choices=PATCH_ARRANGEMENTS)
+    use_convbox: bool = setting(True, flag=True)
+    convbox_filters: int = setting(16, whole=True, at_least=1)  # the ConvBox's first two convs
+    # 1: one attention map per level; None: the skip's width
+    convbox_channels: Optional[int] = setting(1, whole=True, at_least=1, optional=True)
+    residual: bool = setting(True, flag=True)
+    # "add" (He et al.) or "concat" (Fig. 11's text)
+    residual_merge: str = setting("add", choices=RESIDUAL_MERGES)
+    deep_supervision: bool = setting(True, flag=True)
+    # BatchNorm in the residual blocks (ASPP always has it)
+    batch_norm: bool = setting(False, flag=True)
+    # "bilinear" (parameter-free, as in DeepLab) or "transpose"
+    upsampling: str = setting("bilinear", choices=UPSAMPLINGS)
 
-    def __post_init__(self):
-        _check_common(self)
-        if self.patch_arrangement not in PATCH_ARRANGEMENTS:
-            raise ValueError(
-                f"patch_arrangement must be one of {PATCH_ARRANGEMENTS}, "
-                f"got {self.patch_arrangement!r}"
-            )
-        if self.residual_merge not in RESIDUAL_MERGES:
-            raise ValueError(
-                f"residual_merge must be one of {RESIDUAL_MERGES}, got {self.residual_merge!r}"
-            )
-        bad = [lv for lv in self.patch_levels if not 2 <= lv <= self.depth]
-        if bad:
-            raise ValueError(
-                f"patch_levels must lie in 2..depth={self.depth} (level 1 is the full image), "
-                f"got {bad}"
-            )
-        if not self.dilation_rates:
-            raise ValueError("dilation_rates must name at least one rate")
+    _section = "tuning"
+
+    def _check_across(self):
+        _check_divisible(self)
+        if any(level > self.depth for level in self.patch_levels):
+            raise SettingError(f"tuning.patch_levels must lie in 2..depth={self.depth} (level 1 "
+                               f"is the full image), got {self.patch_levels}")
         if self.base_filters % len(self.dilation_rates):
-            raise ValueError(
-                f"base_filters={self.base_filters} must divide among the "
-                f"{len(self.dilation_rates)} dilated first-layer branches"
-            )
+            raise SettingError(f"tuning.base_filters={self.base_filters} must divide among the "
+                               f"{len(self.dilation_rates)} dilated first-layer branches "
+                               f"(tuning.dilation_rates)")
 
     @property
     def level_filters(self) -> tuple[int, ...]:
@@ -124,21 +125,14 @@ class TuningConfig(_Serializable):
         return tuple(f"level_{i}" for i in range(1, n + 1))
 
 
-def _check_common(config) -> None:
-    if config.depth < 1:
-        raise ValueError(f"depth must be >= 1, got {config.depth}")
+def _check_divisible(config) -> None:
     if config.image_size % 2**config.depth:
-        raise ValueError(
-            f"image_size={config.image_size} must be divisible by 2**depth={2**config.depth}"
-        )
-    if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
-    if config.upsampling not in UPSAMPLINGS:
-        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {config.upsampling!r}")
+        raise SettingError(f"{config._section}.image_size={config.image_size} must be divisible "
+                           f"by 2**depth={2**config.depth}")
 
 
 @dataclass
-class TrainConfig(_Serializable):
+class TrainConfig(Section):
     """Optimisation of every network of a run; the defaults are Table 2 of the paper.
 
     ``learning_rate`` is what the optimizer gets, in every profile (the small profiles set
@@ -177,55 +171,35 @@ class TrainConfig(_Serializable):
     lesion) and to Algorithm 1's fine-tuning.
     """
 
-    optimizer: str = "adam"
-    learning_rate: float = 1e-4
-    batch_size: int = 4
-    epochs: int = 100
-    early_stopping_patience: int = 50  # "Epochs stopping count"
-    loss_scheme: str = "paper"
-    localization_loss: tuple[float, float] = (1.0, 1.0)
-    empty_slice_fraction: float = 0.1
-    prior_folds: int = 2
-    precision: str = "float32"
-    jit_compile: Any = "auto"
-    seed: int = 0
-    devices: int = 1
-    positive_weight: float = 1.0
-    dice_over: str = "sample"
-    positive_share: float = 0.0
-    prior_jitter: PriorJitterConfig = field(default_factory=PriorJitterConfig)
-    slices_on_disk: Optional[bool] = None
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
+    learning_rate: float = setting(1e-4, above=0)
+    batch_size: int = setting(4, whole=True, at_least=1)
+    epochs: int = setting(100, whole=True, at_least=1)
+    early_stopping_patience: int = setting(50, whole=True, at_least=0)  # "Epochs stopping count"
+    loss_scheme: str = setting("paper", choices=LOSS_SCHEMES)
+    localization_loss: tuple[float, float] = setting((1.0, 1.0), pair=Pair(at_least=0, order=""))
+    empty_slice_fraction: float = setting(0.1, at_least=0, at_most=1)
+    prior_folds: int = setting(2, whole=True, at_least=1)
+    precision: str = setting("float32", choices=PRECISIONS)
+    jit_compile: Any = setting("auto", choices=("auto", True, False))
+    seed: int = setting(0, whole=True, at_least=0)
+    devices: int = setting(1, whole=True, at_least=1)
+    positive_weight: float = setting(1.0, above=0)
+    dice_over: str = setting("sample", choices=DICE_REDUCTIONS)
+    positive_share: float = setting(0.0, at_least=0, at_most=1)
+    prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
+    slices_on_disk: Optional[bool] = setting(None, flag=True, optional=True)  # None: > 30 cases
 
-    _nested = {"prior_jitter": PriorJitterConfig}
+    _section = "train"
 
-    def __post_init__(self):
-        if self.positive_weight <= 0:
-            raise ValueError(f"positive_weight must be > 0, got {self.positive_weight}")
-        if self.dice_over not in DICE_REDUCTIONS:
-            raise ValueError(f"dice_over must be one of {DICE_REDUCTIONS}, got {self.dice_over!r}")
-        if not 0.0 <= self.positive_share <= 1.0:
-            raise ValueError(f"positive_share must be in [0, 1], got {self.positive_share}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not 0.0 <= self.empty_slice_fraction <= 1.0:
-            raise ValueError(f"empty_slice_fraction must be in [0, 1], got {self.empty_slice_fraction}")
-        if self.prior_folds < 1:
-            raise ValueError(f"prior_folds must be >= 1, got {self.prior_folds}")
-        for name in ("batch_size", "epochs", "devices"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    def _check_across(self):
         if self.batch_size % self.devices:
-            raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
-                             f"devices={self.devices} (each device gets an equal share)")
-        if self.slices_on_disk is not None and not isinstance(self.slices_on_disk, bool):
-            raise ValueError(f"train.slices_on_disk must be True, False or None (more than 30 "
-                             f"cases), got {self.slices_on_disk!r}")
+            raise SettingError(f"train.batch_size={self.batch_size} must be a multiple of "
+                               f"train.devices={self.devices} (each device gets an equal share)")
 
 
 @dataclass
-class PriorConfig(_Serializable):
+class PriorConfig(Section):
     """The ROI prior given to the tuning network (:func:`liverseg.prior.roi_prior`).
 
     ``margin`` is in pixels of the model's input (about 1/32 of the slice). ``cam_layer``
@@ -233,17 +207,17 @@ class PriorConfig(_Serializable):
     :class:`liverseg.crf.CRFParams`.
     """
 
-    mode: str = "bbox"
-    threshold: float = 0.5
-    margin: int = 16
-    combine: str = "mean"
-    cam_weight: float = 1 / 3
-    keep_largest: bool = True
-    use_crf: bool = True
-    cam_layer: Optional[str] = None
-    crf: CRFParams = field(default_factory=CRFParams)
+    mode: str = setting("bbox", choices=PRIOR_MODES)
+    threshold: float = setting(0.5, at_least=0, at_most=1)
+    margin: int = setting(16, whole=True, at_least=0)
+    combine: str = setting("mean", choices=COMBINATIONS)
+    cam_weight: float = setting(1 / 3, at_least=0, at_most=1)
+    keep_largest: bool = setting(True, flag=True)
+    use_crf: bool = setting(True, flag=True)
+    cam_layer: Optional[str] = setting(None, kind=str, optional=True)
+    crf: CRFParams = subsection(CRFParams)
 
-    _nested = {"crf": CRFParams}
+    _section = "prior"
 
     def roi_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`liverseg.prior.roi_priors`."""
@@ -253,25 +227,22 @@ class PriorConfig(_Serializable):
 
 
 @dataclass
-class PatchConfig(_Serializable):
+class PatchConfig(Section):
     """The patch dataset of Algorithm 1: tiles of each level kept when μ = A / C ≥ threshold.
 
     Level l cuts the slice into a 2**(l-1) × 2**(l-1) grid (l = 2, 3, 4: the 256, 128 and
     64 pixel patches of a 512 slice, section 3.4); ``area_threshold`` is Eq. 7's 0.3.
     """
 
-    levels: tuple[int, ...] = (2, 3, 4)
-    area_threshold: float = 0.3
+    # level 1 is the whole slice
+    levels: tuple[int, ...] = setting((2, 3, 4), items=Number(whole=True, at_least=2))
+    area_threshold: float = setting(0.3, at_least=0, at_most=1)
 
-    def __post_init__(self):
-        if not 0.0 <= self.area_threshold <= 1.0:
-            raise ValueError(f"area_threshold must be in [0, 1], got {self.area_threshold}")
-        if any(level < 2 for level in self.levels):
-            raise ValueError(f"patch levels start at 2 (level 1 is the whole slice), got {self.levels}")
+    _section = "patches"
 
 
 @dataclass
-class SelfTrainingConfig(_Serializable):
+class SelfTrainingConfig(Section):
     """Algorithm 1: train, segment the patches, add them with their predicted masks, fine-tune.
 
     ``iterations`` is the most rounds after the first training (5: Table 5's validation
@@ -300,45 +271,44 @@ class SelfTrainingConfig(_Serializable):
     before it was a setting.
     """
 
-    iterations: int = 5
-    fine_tune_epochs: int = 10
-    patience: int = 1
-    min_delta: float = 0.0
-    metric: str = "dice"
-    pseudo_labels: str = "prediction"
-    unlabelled_share: float = 0.0
-    unlabelled_phantoms: int = 0
-    unlabelled_seed: int = 23456
+    iterations: int = setting(5, whole=True, at_least=0)
+    fine_tune_epochs: int = setting(10, whole=True, at_least=1)
+    patience: int = setting(1, whole=True, at_least=0)
+    min_delta: float = setting(0.0, at_least=0)
+    metric: str = setting("dice", choices=("dice", "miou", "accuracy"))
+    pseudo_labels: str = setting("prediction", choices=("prediction", "annotation"))
+    unlabelled_share: float = setting(0.0, at_least=0, below=1)
+    unlabelled_phantoms: int = setting(0, whole=True, at_least=0)
+    unlabelled_seed: int = setting(23456, whole=True, at_least=0)
 
-    def __post_init__(self):
-        if self.pseudo_labels not in ("prediction", "annotation"):
-            raise ValueError(f"pseudo_labels must be 'prediction' or 'annotation', got {self.pseudo_labels!r}")
-        if not 0.0 <= self.unlabelled_share < 1.0:  # also refuses NaN
-            raise ValueError(f"self_training.unlabelled_share must be in [0, 1), "
-                             f"got {self.unlabelled_share}")
-        if self.unlabelled_phantoms < 0:
-            raise ValueError(f"self_training.unlabelled_phantoms must be >= 0, "
-                             f"got {self.unlabelled_phantoms}")
-        _check_seed("self_training.unlabelled_seed", self.unlabelled_seed)
-        unlabelled = self.unlabelled_share or self.unlabelled_phantoms
-        if unlabelled and self.pseudo_labels != "prediction":
-            raise ValueError("self_training.unlabelled_share and unlabelled_phantoms need "
-                             "pseudo_labels='prediction': unlabelled patients have no annotation "
-                             "to label their patches")
-        if self.metric not in ("dice", "miou", "accuracy"):
-            raise ValueError(f"metric must be 'dice', 'miou' or 'accuracy', got {self.metric!r}")
+    _section = "self_training"
+
+    def _check_across(self):
+        if (self.unlabelled_share or self.unlabelled_phantoms) and self.pseudo_labels != "prediction":
+            raise SettingError("self_training.unlabelled_share and unlabelled_phantoms need "
+                               "self_training.pseudo_labels='prediction': unlabelled patients "
+                               "have no annotation to label their patches")
 
 
 @dataclass
-class SplitConfig(_Serializable):
+class SplitConfig(Section):
     """Patient-level split (section 3.1: 70 / 20 / 10 %), deterministic for ``seed``."""
 
-    fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)
-    seed: int = 0
+    # (train, val, test), summing to 1
+    fractions: tuple[float, float, float] = setting((0.7, 0.2, 0.1),
+                                                    items=Number(at_least=0, at_most=1))
+    seed: int = setting(0, whole=True, at_least=0)
+
+    _section = "split"
+
+    def _check_across(self):
+        if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-6:
+            raise SettingError(f"split.fractions must be three shares (train, val, test) that "
+                               f"sum to 1, got {self.fractions}")
 
 
 @dataclass
-class InferenceConfig(_Serializable):
+class InferenceConfig(Section):
     """From per-plane probabilities to the 0/1/2 label volume (sections 3.9–3.10).
 
     ``fusion``: ``"soft"`` (Eq. 8, the mean), ``"union"``, ``"intersection"``, ``"majority"``;
@@ -350,19 +320,13 @@ class InferenceConfig(_Serializable):
     resized to the input (Christ et al.), or ``"full"``, the whole slice masked to the liver.
     """
 
-    fusion: str = "soft"
-    threshold: float = 0.5
-    batch_size: int = 8
-    fill: Optional[str] = "3d"
-    min_lesion_size: float = 10.0
-    lesions: bool = True
-    liver_margin: int = 2
-    lesion_view: str = "liver_box"
+    fusion: str = setting("soft", choices=FUSIONS)
+    threshold: float = setting(0.5, at_least=0, at_most=1)
+    batch_size: int = setting(8, whole=True, at_least=1)
+    fill: Optional[str] = setting("3d", choices=("3d", "slice"), optional=True)
+    min_lesion_size: float = setting(10.0, at_least=0)
+    lesions: bool = setting(True, flag=True)
+    liver_margin: int = setting(2, whole=True, at_least=0)
+    lesion_view: str = setting("liver_box", choices=LESION_VIEWS)
 
-    def __post_init__(self):
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if self.lesion_view not in LESION_VIEWS:
-            raise ValueError(f"lesion_view must be one of {LESION_VIEWS}, got {self.lesion_view!r}")
-        if self.fill not in ("3d", "slice", None):
-            raise ValueError(f"fill must be '3d', 'slice' or None, got {self.fill!r}")
+    _section = "inference"

@@ -7,12 +7,16 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from liverseg.config._base import (APPEARANCE_MODES, PHANTOM_PHASES, SLICE_PROFILES, _Serializable,
-                                   _check_range)
+from liverseg.config._base import (APPEARANCE_MODES, PHANTOM_PHASES, SLICE_PROFILES, Number, Pair,
+                                   Section, setting)
+from liverseg.errors import SettingError
+
+_RANGE = Pair(at_least=0)  # a (low, high) range of values >= 0
+_SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
 
 
 @dataclass
-class PhantomConfig(_Serializable):
+class PhantomConfig(Section):
     """How the synthetic phantoms are scanned, and how varied their livers are (issue 10).
 
     The scanner settings below never change the patient of a seed (anatomy, lesions, each
@@ -85,56 +89,66 @@ class PhantomConfig(_Serializable):
     not acquisition).
     """
 
-    phases: tuple[str, ...] = PHANTOM_PHASES
-    phase_weights: tuple[float, ...] = (0.1, 0.15, 0.65, 0.1)
-    noise_hu: tuple[float, float] = (8.0, 30.0)
-    noise_correlation_mm: Optional[tuple[float, float]] = (0.6, 1.2)
-    psf_mm: tuple[float, float] = (0.4, 1.1)
-    slice_thickness_mm: tuple[float, ...] = (0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
-    slice_profile: str = "thickness"
-    in_plane_spacing_mm: tuple[float, float] = (0.5, 1.0)
-    fov_margin: tuple[float, float] = (1.0, 1.5)
-    table_probability: float = 0.9
-    streak_probability: float = 0.3
-    streak_hu: tuple[float, float] = (10.0, 60.0)
-    metal_probability: float = 0.05
-    metal_streak_hu: tuple[float, float] = (100.0, 400.0)
+    phases: tuple[str, ...] = setting(PHANTOM_PHASES, items=PHANTOM_PHASES, nonempty=True,
+                                      distinct=True)
+    phase_weights: tuple[float, ...] = setting((0.1, 0.15, 0.65, 0.1), items=Number(at_least=0))
+    noise_hu: tuple[float, float] = setting((8.0, 30.0), pair=_RANGE)
+    noise_correlation_mm: Optional[tuple[float, float]] = setting((0.6, 1.2), pair=_RANGE,
+                                                                  optional=True)
+    psf_mm: tuple[float, float] = setting((0.4, 1.1), pair=_SIZES)
+    slice_thickness_mm: tuple[float, ...] = setting(
+        (0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0), items=Number(above=0), nonempty=True)
+    slice_profile: str = setting("thickness", choices=SLICE_PROFILES)
+    in_plane_spacing_mm: tuple[float, float] = setting((0.5, 1.0), pair=_SIZES)
+    fov_margin: tuple[float, float] = setting((1.0, 1.5), pair=_SIZES)
+    table_probability: float = setting(0.9, at_least=0, at_most=1)
+    streak_probability: float = setting(0.3, at_least=0, at_most=1)
+    streak_hu: tuple[float, float] = setting((10.0, 60.0), pair=_RANGE)
+    metal_probability: float = setting(0.05, at_least=0, at_most=1)
+    metal_streak_hu: tuple[float, float] = setting((100.0, 400.0), pair=_RANGE)
     # lesions (issue 10, "lesions as in LiTS"; :mod:`liverseg.datasets.synthetic.lesions`)
-    healthy_probability: float = 0.3
-    lesion_radius_mm: tuple[float, float] = (2.5, 50.0)
-    lesion_contrast_hu: tuple[float, float] = (10.0, 75.0)
-    lesion_contrast_normal_hu: Optional[tuple[float, float]] = (45.0, 12.0)
-    core_darkening_hu: Optional[tuple[float, float]] = (10.0, 25.0)
-    multifocal_probability: float = 0.15
-    multifocal_count: tuple[int, int] = (15, 80)
-    multifocal_radius_mm: tuple[float, float] = (2.5, 10.0)
-    multifocal_radius_median_mm: float = 4.0
-    multifocal_radius_sigma_log: float = 0.6
-    multifocal_large_count: tuple[int, int] = (1, 5)
-    multifocal_large_radius_mm: tuple[float, float] = (15.0, 35.0)
-    hyperdense_probability: float = 0.1
-    hyperdense_hu: tuple[float, float] = (10.0, 40.0)
-    rim_probability: float = 0.15
-    rim_hu: tuple[float, float] = (20.0, 60.0)
-    border_blur_mm: tuple[float, float] = (0.0, 3.0)
+    healthy_probability: float = setting(0.3, at_least=0, at_most=1)
+    lesion_radius_mm: tuple[float, float] = setting((2.5, 50.0), pair=_SIZES)
+    lesion_contrast_hu: tuple[float, float] = setting((10.0, 75.0), pair=_RANGE)
+    lesion_contrast_normal_hu: Optional[tuple[float, float]] = setting(  # (mean, sd)
+        (45.0, 12.0), pair=Pair(at_least=0, order=""), optional=True)
+    core_darkening_hu: Optional[tuple[float, float]] = setting((10.0, 25.0), pair=_RANGE,
+                                                               optional=True)
+    multifocal_probability: float = setting(0.15, at_least=0, at_most=1)
+    multifocal_count: tuple[int, int] = setting((15, 80), pair=Pair(above=0, whole=True))
+    multifocal_radius_mm: tuple[float, float] = setting((2.5, 10.0), pair=_SIZES)
+    multifocal_radius_median_mm: float = setting(4.0, above=0)  # within multifocal_radius_mm
+    multifocal_radius_sigma_log: float = setting(0.6, at_least=0)
+    multifocal_large_count: tuple[int, int] = setting((1, 5), pair=Pair(at_least=0, whole=True))
+    multifocal_large_radius_mm: tuple[float, float] = setting((15.0, 35.0), pair=_SIZES)
+    hyperdense_probability: float = setting(0.1, at_least=0, at_most=1)
+    hyperdense_hu: tuple[float, float] = setting((10.0, 40.0), pair=_RANGE)
+    rim_probability: float = setting(0.15, at_least=0, at_most=1)
+    rim_hu: tuple[float, float] = setting((20.0, 60.0), pair=_RANGE)
+    border_blur_mm: tuple[float, float] = setting((0.0, 3.0), pair=_RANGE)
     # vessels and liver shape (issue 10, "anatomical variety"; :mod:`liverseg.datasets.synthetic.liver`)
-    vessel_generations: int = 3
-    vessel_tip_radius_mm: tuple[float, float] = (1.0, 1.5)
-    left_lobe_scale: tuple[float, float] = (0.7, 1.5)
-    riedel_probability: float = 0.1
-    liver_volume_l: Optional[tuple[float, float]] = (1.0, 2.5)
+    vessel_generations: int = setting(3, whole=True, at_least=0, at_most=5)
+    vessel_tip_radius_mm: tuple[float, float] = setting((1.0, 1.5), pair=_SIZES)
+    left_lobe_scale: tuple[float, float] = setting((0.7, 1.5), pair=_SIZES)
+    riedel_probability: float = setting(0.1, at_least=0, at_most=1)
+    liver_volume_l: Optional[tuple[float, float]] = setting((1.0, 2.5), pair=_SIZES, optional=True)
     # the scan's matrix (issue 16, "lesions that are found")
-    matrix: Optional[int] = None
+    matrix: Optional[int] = setting(None, whole=True, at_least=8, optional=True)
     # appearance beyond realism (issue 17; :mod:`liverseg.datasets.synthetic.appearance`)
-    appearance: str = "realistic"
-    appearance_tissue_hu: tuple[float, float] = (-100.0, 200.0)
-    appearance_bone_hu: tuple[float, float] = (150.0, 1200.0)
-    appearance_texture_hu: tuple[float, float] = (0.0, 30.0)
-    appearance_bias: tuple[float, float] = (0.0, 0.05)
-    appearance_gamma: tuple[float, float] = (0.6, 1.6)
-    appearance_gamma_window_hu: tuple[float, float] = (-100.0, 200.0)
-    liver_perfusion_hu: tuple[float, float] = (0.0, 0.0)
-    appearance_draws: int = 0
+    appearance: str = setting("realistic", choices=APPEARANCE_MODES)
+    appearance_tissue_hu: tuple[float, float] = setting((-100.0, 200.0),
+                                                        pair=Pair(at_least=-1000, at_most=3000))
+    appearance_bone_hu: tuple[float, float] = setting((150.0, 1200.0),
+                                                      pair=Pair(at_least=-1000, at_most=3000))
+    appearance_texture_hu: tuple[float, float] = setting((0.0, 30.0), pair=Pair(at_least=0, at_most=500))
+    appearance_bias: tuple[float, float] = setting((0.0, 0.05), pair=Pair(at_least=0, at_most=0.5))
+    appearance_gamma: tuple[float, float] = setting((0.6, 1.6), pair=Pair(at_least=0.1, at_most=10))
+    appearance_gamma_window_hu: tuple[float, float] = setting(
+        (-100.0, 200.0), pair=Pair(at_least=-1024, at_most=3071, order="<"))
+    liver_perfusion_hu: tuple[float, float] = setting((0.0, 0.0), pair=Pair(at_least=0, at_most=500))
+    appearance_draws: int = setting(0, whole=True, at_least=0)
+
+    _section = "phantoms"
 
     @classmethod
     def classic(cls) -> "PhantomConfig":
@@ -150,74 +164,22 @@ class PhantomConfig(_Serializable):
                    vessel_generations=0, left_lobe_scale=(1.0, 1.0), riedel_probability=0.0,
                    liver_volume_l=None)
 
-    def __post_init__(self):
-        name = "phantoms"
-        if not self.phases or len(set(self.phases)) != len(self.phases):
-            raise ValueError(f"{name}.phases must name distinct phases, got {self.phases}")
-        bad = [p for p in self.phases if p not in PHANTOM_PHASES]
-        if bad:
-            raise ValueError(f"{name}.phases must be among {PHANTOM_PHASES}, got {bad}")
-        if len(self.phase_weights) != len(self.phases):
-            raise ValueError(f"{name}.phase_weights needs one weight per phase "
-                             f"({len(self.phases)}), got {self.phase_weights}")
-        if min(self.phase_weights) < 0 or abs(sum(self.phase_weights) - 1) > 1e-6:
-            raise ValueError(f"{name}.phase_weights must be >= 0 and sum to 1, got {self.phase_weights}")
-        _check_range(f"{name}.noise_hu", self.noise_hu)
-        if self.matrix is not None and self.matrix < 8:
-            raise ValueError(f"{name}.matrix must be None or at least 8 pixels, got {self.matrix}")
-        if self.noise_correlation_mm is not None:
-            _check_range(f"{name}.noise_correlation_mm", self.noise_correlation_mm)
-        _check_range(f"{name}.psf_mm", self.psf_mm, positive=True)
-        if not self.slice_thickness_mm or min(self.slice_thickness_mm) <= 0:
-            raise ValueError(f"{name}.slice_thickness_mm must list positive thicknesses, "
-                             f"got {self.slice_thickness_mm}")
-        if self.slice_profile not in SLICE_PROFILES:
-            raise ValueError(f"{name}.slice_profile must be one of {SLICE_PROFILES}, "
-                             f"got {self.slice_profile!r}")
-        _check_range(f"{name}.in_plane_spacing_mm", self.in_plane_spacing_mm, positive=True)
-        _check_range(f"{name}.fov_margin", self.fov_margin, positive=True)
-        _check_range(f"{name}.streak_hu", self.streak_hu)
-        _check_range(f"{name}.metal_streak_hu", self.metal_streak_hu)
-        _check_range(f"{name}.lesion_radius_mm", self.lesion_radius_mm, positive=True)
-        _check_range(f"{name}.lesion_contrast_hu", self.lesion_contrast_hu)
-        if self.lesion_contrast_normal_hu is not None:
-            _check_range(f"{name}.lesion_contrast_normal_hu", self.lesion_contrast_normal_hu, ordered=False)
-        if self.core_darkening_hu is not None:
-            _check_range(f"{name}.core_darkening_hu", self.core_darkening_hu)
-        _check_range(f"{name}.multifocal_count", self.multifocal_count, positive=True)
-        _check_range(f"{name}.multifocal_large_count", self.multifocal_large_count)
-        for field_name in ("multifocal_count", "multifocal_large_count"):
-            value = getattr(self, field_name)
-            if any(int(v) != v for v in value):
-                raise ValueError(f"{name}.{field_name} must be whole numbers, got {value!r}")
+    def _check_across(self):
+        if len(self.phase_weights) != len(self.phases) or abs(sum(self.phase_weights) - 1) > 1e-6:
+            raise SettingError(f"phantoms.phase_weights must be one weight per phase of "
+                               f"phantoms.phases ({len(self.phases)}) that sum to 1, "
+                               f"got {self.phase_weights}")
         if self.multifocal_count[1] + self.multifocal_large_count[1] > 200:
-            raise ValueError(f"{name}.multifocal_count + multifocal_large_count allow at most 200 lesions, "
-                             f"got {self.multifocal_count} + {self.multifocal_large_count}")
-        _check_range(f"{name}.multifocal_radius_mm", self.multifocal_radius_mm, positive=True)
-        _check_range(f"{name}.multifocal_large_radius_mm", self.multifocal_large_radius_mm, positive=True)
-        if not self.multifocal_radius_mm[0] <= self.multifocal_radius_median_mm <= self.multifocal_radius_mm[1]:
-            raise ValueError(f"{name}.multifocal_radius_median_mm must lie in multifocal_radius_mm "
-                             f"{self.multifocal_radius_mm}, got {self.multifocal_radius_median_mm}")
-        if self.multifocal_radius_sigma_log < 0:
-            raise ValueError(f"{name}.multifocal_radius_sigma_log must be >= 0, "
-                             f"got {self.multifocal_radius_sigma_log}")
-        _check_range(f"{name}.hyperdense_hu", self.hyperdense_hu)
-        _check_range(f"{name}.rim_hu", self.rim_hu)
-        _check_range(f"{name}.border_blur_mm", self.border_blur_mm)
-        if int(self.vessel_generations) != self.vessel_generations or not 0 <= self.vessel_generations <= 5:
-            raise ValueError(f"{name}.vessel_generations must be a whole number in 0..5, "
-                             f"got {self.vessel_generations}")
-        _check_range(f"{name}.vessel_tip_radius_mm", self.vessel_tip_radius_mm, positive=True)
-        _check_range(f"{name}.left_lobe_scale", self.left_lobe_scale, positive=True)
-        if self.liver_volume_l is not None:
-            _check_range(f"{name}.liver_volume_l", self.liver_volume_l, positive=True)
-        for field_name in ("table_probability", "streak_probability", "metal_probability", "healthy_probability",
-                           "multifocal_probability", "hyperdense_probability", "rim_probability",
-                           "riedel_probability"):
-            value = getattr(self, field_name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}.{field_name} must be in [0, 1], got {value}")
-        self._check_appearance(name)
+            raise SettingError(f"phantoms.multifocal_count + multifocal_large_count allow at most "
+                               f"200 lesions, got {self.multifocal_count} + {self.multifocal_large_count}")
+        low, high = self.multifocal_radius_mm
+        if not low <= self.multifocal_radius_median_mm <= high:
+            raise SettingError(f"phantoms.multifocal_radius_median_mm must lie in "
+                               f"multifocal_radius_mm {self.multifocal_radius_mm}, "
+                               f"got {self.multifocal_radius_median_mm}")
+        if self.appearance_draws and not self.draws_appearance:
+            raise SettingError("phantoms.appearance_draws needs appearance='randomized' or a "
+                               "liver_perfusion_hu range above 0: there is nothing to draw")
 
     @property
     def draws_appearance(self) -> bool:
@@ -232,34 +194,3 @@ class PhantomConfig(_Serializable):
         if not self.appearance_draws:
             del tree["appearance_draws"]
         return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
-
-    def _check_appearance(self, name: str) -> None:
-        """The appearance settings (issue 17): each a ``(low, high)`` pair within its bounds."""
-        if self.appearance not in APPEARANCE_MODES:
-            raise ValueError(f"{name}.appearance must be one of {APPEARANCE_MODES}, got {self.appearance!r}")
-        draws = self.appearance_draws
-        if isinstance(draws, bool) or int(draws) != draws or draws < 0:
-            raise ValueError(f"{name}.appearance_draws must be a whole number >= 0, got {draws!r}")
-        self.appearance_draws = int(draws)
-        bounds = {  # setting: (lowest low, highest high, low may equal high)
-            "appearance_tissue_hu": (-1000.0, 3000.0, True),
-            "appearance_bone_hu": (-1000.0, 3000.0, True),
-            "appearance_texture_hu": (0.0, 500.0, True),
-            "appearance_bias": (0.0, 0.5, True),
-            "appearance_gamma": (0.1, 10.0, True),
-            "appearance_gamma_window_hu": (-1024.0, 3071.0, False),
-            "liver_perfusion_hu": (0.0, 500.0, True),
-        }
-        for field_name, (lowest, highest, equal) in bounds.items():
-            value = getattr(self, field_name)
-            try:
-                low, high = (float(v) for v in value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}.{field_name} must be a (low, high) pair, got {value!r}") from None
-            if not (lowest <= low and high <= highest and (low <= high if equal else low < high)):
-                order = "<=" if equal else "<"
-                raise ValueError(f"{name}.{field_name} must be a range with {lowest:g} <= low {order} high "
-                                 f"<= {highest:g}, got {value!r}")
-        if self.appearance_draws and not self.draws_appearance:
-            raise ValueError(f"{name}.appearance_draws needs appearance='randomized' or a "
-                             f"liver_perfusion_hu range above 0: there is nothing to draw")

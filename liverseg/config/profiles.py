@@ -4,10 +4,11 @@ profiles ``smoke``, ``demo`` and ``paper``."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from liverseg.config._base import DATASETS, PRIOR_MODES, STRUCTURES, _check_seed, _Serializable
+from liverseg.config._base import (DATASETS, DICE_REDUCTIONS, LOSS_SCHEMES, PRIOR_MODES,
+                                   STRUCTURES, Number, Section, setting, subsection)
 from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
                                       PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
                                       TuningConfig)
@@ -15,12 +16,13 @@ from liverseg.config.phantoms import PhantomConfig
 from liverseg.config.stages import learned_tree
 from liverseg.crf import CRFParams
 from liverseg.datasets.planes import PLANES
+from liverseg.errors import SettingError
 from liverseg.lesion_synthesis import SynthesisConfig
 from liverseg.preprocess import PreprocessConfig
 
 
 @dataclass
-class LesionConfig(_Serializable):
+class LesionConfig(Section):
     """The lesion networks' own settings, where they differ from the liver's.
 
     The paper runs "the same cascade" for the lesions; the systems that find lesions give
@@ -40,23 +42,23 @@ class LesionConfig(_Serializable):
     ``synthesis.per_epoch`` a draw of its own for each epoch).
     """
 
-    image_size: Optional[int] = None
-    base_filters: Optional[int] = None
-    learning_rate: Optional[float] = None
-    batch_size: Optional[int] = None
-    epochs: Optional[int] = None
-    early_stopping_patience: Optional[int] = None
-    empty_slice_fraction: Optional[float] = None
-    loss_scheme: Optional[str] = None
-    positive_weight: Optional[float] = None
-    dice_over: Optional[str] = None
-    positive_share: Optional[float] = None
-    prior_folds: Optional[int] = None
-    prior_mode: Optional[str] = "boxes"
-    prior_keep_largest: Optional[bool] = False
-    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    image_size: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    base_filters: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    learning_rate: Optional[float] = setting(None, above=0, optional=True)
+    batch_size: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    epochs: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    early_stopping_patience: Optional[int] = setting(None, whole=True, at_least=0, optional=True)
+    empty_slice_fraction: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
+    loss_scheme: Optional[str] = setting(None, choices=LOSS_SCHEMES, optional=True)
+    positive_weight: Optional[float] = setting(None, above=0, optional=True)
+    dice_over: Optional[str] = setting(None, choices=DICE_REDUCTIONS, optional=True)
+    positive_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
+    prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
+    prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
+    prior_keep_largest: Optional[bool] = setting(False, flag=True, optional=True)
+    synthesis: SynthesisConfig = subsection(SynthesisConfig)
 
-    _nested = {"synthesis": SynthesisConfig}
+    _section = "lesion"
 
     #: where each override lands in the settings tree
     TARGETS = {
@@ -82,11 +84,6 @@ class LesionConfig(_Serializable):
         settings throughout, one box over the largest lesion component."""
         return cls(prior_mode=None, prior_keep_largest=None)
 
-    def __post_init__(self):
-        if self.prior_mode not in (None, *PRIOR_MODES):
-            raise ValueError(f"lesion.prior_mode must be one of {PRIOR_MODES} or None, "
-                             f"got {self.prior_mode!r}")
-
     def changes(self) -> dict[str, Any]:
         """``Profile.replace`` keys of the overrides that are set."""
         return {target: getattr(self, name) for name, targets in self.TARGETS.items()
@@ -94,7 +91,7 @@ class LesionConfig(_Serializable):
 
 
 @dataclass
-class ExperimentConfig(_Serializable):
+class ExperimentConfig(Section):
     """How the experiment chapters compare settings (:mod:`liverseg.experiments`).
 
     Each variant is trained once per seed in ``seeds`` (``train.seed``) on the same split and
@@ -111,83 +108,57 @@ class ExperimentConfig(_Serializable):
     a stored run's flag is recomputed when it is read back, so changing it retrains nothing).
     """
 
-    seeds: tuple[int, ...] = (0, 1, 2)
-    plane: str = "axial"
-    test_phantoms: int = 0
-    system_planes: Optional[tuple[str, ...]] = None
-    held_out_seed: int = 12345
-    collapse_dice: float = 0.05
+    seeds: tuple[int, ...] = setting((0, 1, 2), items=Number(whole=True, at_least=0), nonempty=True)
+    plane: str = setting("axial", choices=PLANES)
+    test_phantoms: int = setting(0, whole=True, at_least=0)
+    system_planes: Optional[tuple[str, ...]] = setting(None, items=PLANES, nonempty=True,
+                                                       optional=True)
+    held_out_seed: int = setting(12345, whole=True, at_least=0)
+    collapse_dice: float = setting(0.05, at_least=0, at_most=1)
 
-    def __post_init__(self):
-        if not self.seeds:
-            raise ValueError("experiments.seeds must name at least one seed")
-        if self.plane not in PLANES:
-            raise ValueError(f"experiments.plane must be one of {PLANES}, got {self.plane!r}")
-        if self.test_phantoms < 0:
-            raise ValueError(f"experiments.test_phantoms must be >= 0, got {self.test_phantoms}")
-        bad = [p for p in self.system_planes or () if p not in PLANES]
-        if bad or self.system_planes == ():
-            raise ValueError(f"experiments.system_planes must be None or planes of {PLANES}, "
-                             f"got {self.system_planes}")
-        _check_seed("experiments.held_out_seed", self.held_out_seed)
-        if not 0.0 <= self.collapse_dice <= 1.0:  # also refuses NaN
-            raise ValueError(f"experiments.collapse_dice must be in [0, 1], "
-                             f"got {self.collapse_dice}")
+    _section = "experiments"
 
 
 @dataclass
-class Profile(_Serializable):
+class Profile(Section):
     """Every setting a run depends on; saved with every model folder and results file."""
 
-    name: str
-    image_size: int
-    n_cases: Optional[int]  # None: every case of the dataset
-    dataset: str = "synthetic"  # "synthetic", "lits" or "ircadb"
-    planes: tuple[str, ...] = ("axial", "coronal", "sagittal")
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    localization: LocalizationConfig = field(default_factory=LocalizationConfig)
-    tuning: TuningConfig = field(default_factory=TuningConfig)
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    patches: PatchConfig = field(default_factory=PatchConfig)
-    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
-    phantoms: PhantomConfig = field(default_factory=PhantomConfig)
-    lesion: LesionConfig = field(default_factory=LesionConfig)
+    name: str = setting(kind=str)
+    image_size: int = setting(whole=True, at_least=1)
+    n_cases: Optional[int] = setting(whole=True, at_least=1, optional=True)  # None: every case
+    dataset: str = setting("synthetic", choices=DATASETS)
+    planes: tuple[str, ...] = setting(("axial", "coronal", "sagittal"), items=PLANES, nonempty=True)
+    preprocess: PreprocessConfig = subsection(PreprocessConfig)
+    localization: LocalizationConfig = subsection(LocalizationConfig)
+    tuning: TuningConfig = subsection(TuningConfig)
+    prior: PriorConfig = subsection(PriorConfig)
+    train: TrainConfig = subsection(TrainConfig)
+    patches: PatchConfig = subsection(PatchConfig)
+    self_training: SelfTrainingConfig = subsection(SelfTrainingConfig)
+    split: SplitConfig = subsection(SplitConfig)
+    inference: InferenceConfig = subsection(InferenceConfig)
+    experiments: ExperimentConfig = subsection(ExperimentConfig)
+    phantoms: PhantomConfig = subsection(PhantomConfig)
+    lesion: LesionConfig = subsection(LesionConfig)
 
-    def __post_init__(self):
+    def _check_across(self):
         for sub in (self.localization, self.tuning):
             if sub.image_size != self.image_size:
-                raise ValueError(
-                    f"profile {self.name!r}: {type(sub).__name__}.image_size={sub.image_size} "
-                    f"differs from the profile's image_size={self.image_size}"
-                )
-        bad = [p for p in self.planes if p not in PLANES]
-        if bad or not self.planes:
-            raise ValueError(f"planes must be a non-empty subset of {PLANES}, got {self.planes}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+                raise SettingError(f"profile {self.name!r}: {sub._section}.image_size="
+                                   f"{sub.image_size} differs from the profile's "
+                                   f"image_size={self.image_size}")
         if self.self_training.unlabelled_phantoms and self.dataset != "synthetic":
-            raise ValueError("self_training.unlabelled_phantoms adds phantoms: synthetic data "
-                             "only (use self_training.unlabelled_share on a real dataset)")
+            raise SettingError("self_training.unlabelled_phantoms adds phantoms: synthetic data "
+                               "only (use self_training.unlabelled_share on a real dataset)")
         for level in self.patches.levels:
             if self.image_size % 2 ** (level - 1):
-                raise ValueError(f"image_size={self.image_size} cannot be cut at patch level {level}")
+                raise SettingError(f"image_size={self.image_size} cannot be cut at patch level "
+                                   f"{level} (patches.levels)")
         if self.lesion.changes():
             try:
                 self.stage("lesion")
             except ValueError as error:
-                raise ValueError(f"profile {self.name!r}, lesion section: {error}") from None
-
-    _nested = {
-        "preprocess": PreprocessConfig, "localization": LocalizationConfig,
-        "tuning": TuningConfig, "prior": PriorConfig, "train": TrainConfig,
-        "patches": PatchConfig, "self_training": SelfTrainingConfig, "split": SplitConfig,
-        "inference": InferenceConfig, "experiments": ExperimentConfig, "phantoms": PhantomConfig,
-        "lesion": LesionConfig,
-    }
+                raise SettingError(f"profile {self.name!r}, lesion section: {error}") from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Profile":
@@ -250,7 +221,7 @@ class Profile(_Serializable):
             for part in path:
                 node = node[part]
             if last not in node:
-                raise ValueError(f"profile has no setting {key!r}")
+                raise SettingError(f"profile has no setting {key!r}")
             node[last] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
         return Profile.from_dict(data)
 
