@@ -95,13 +95,15 @@ def test_each_rung_keeps_the_one_below_and_data_are_cut_once_per_data_setting(mo
     assert trained[-1].lesion.synthesis.per_epoch and not closer.lesion.synthesis.per_epoch
 
 
-def test_demo_trains_the_ladders_top_rung_and_the_paper_profile_does_not():
+def test_demo_trains_the_closer_view_rung_and_the_paper_profile_does_not():
     from liverseg.experiments.lesions import LEVERS
 
     demo, paper = config.profile("demo"), config.profile("paper")
-    top = LEVERS[-1].changes
-    assert demo.replace(**top) == demo  # demo's lesion section already sets every lever
-    assert paper.replace(**top) != paper
+    rungs = {lever.name: lever.changes for lever in LEVERS}
+    # the best rung measured on demo; the top rung's per-epoch draws scored lower on each seed
+    assert demo.replace(**rungs["closer_view"]) == demo  # demo's lesion section sets every lever
+    assert demo.replace(**rungs["fresh_draws"]) != demo
+    assert paper.replace(**rungs["closer_view"]) != paper
     # and the ladder's first rung is the paper's lesion stage on demo too: the liver's input,
     # widths and out-of-fold priors, whatever demo's own lesion section says
     first = demo.replace(**LEVERS[0].changes).stage("lesion")

@@ -40,7 +40,7 @@ from liverseg.metrics import lesion_detection
 
 #: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung;
 #: the first rung resets every lever the ladder studies, whatever the profile's lesion section
-#: sets (``demo``'s is the top rung), and leaves the budget (epochs, patience) to the profile
+#: sets (``demo``'s is ``closer_view``), and leaves the budget (epochs, patience) to the profile
 PAPER = {"lesion.prior_mode": "bbox", "lesion.prior_keep_largest": True,
          "lesion.loss_scheme": None, "lesion.positive_weight": 1.0, "lesion.dice_over": "sample",
          "lesion.positive_share": 0.0, "lesion.empty_slice_fraction": None,
