@@ -7,7 +7,7 @@ PROFILE  ?= demo
 BOOK_OUT := _build
 
 .PHONY: install test test-lane-chapters test-lane-tests test-fast test-tests test-unit test-jax \
-        test-book test-nbval test-nbval-early test-nbval-late book clean
+        test-book test-nbval test-nbval-first book clean
 
 install: $(STAMP)
 
@@ -22,35 +22,43 @@ $(STAMP): pyproject.toml
 ## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, every
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
-## nbval against its first outputs. Two lanes share the two cores: the chapters followed by the
-## JAX tests, and the unit tests followed by the late chapters (the lesion chapter shares no
-## stored network with the chapters of the first lane, so it runs beside them); the results
-## chapter (whose lesion stage cuts the lesion chapter's slices) and the report (which reads
-## every chapter's results) run once both lanes are done. Each TensorFlow process keeps to one
+## nbval against its first outputs. Two lanes share the two cores: (1) the chapters but the last
+## three, nbval over them, the JAX tests and the store's own tests (LANE_ONE_TESTS); (2) the
+## other unit tests, then the lesion chapter (it shares no stored network with the chapters of
+## the first lane, so it runs beside them) and nbval over it. The results chapter (whose lesion
+## stage cuts the lesion chapter's slices) and the report (which reads every chapter's results)
+## run once both lanes are done, then nbval over those two. Each TensorFlow process keeps to one
 ## thread (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
 SMOKE          := $(BOOK_OUT)/smoke
 SMOKE_RUN      := $(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(SMOKE) -q
 LATE_CHAPTERS  := lesions
 LAST_CHAPTERS  := results report
 ONE_THREAD     := TF_NUM_INTRAOP_THREADS=1
+UNIT           := $(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=10
+LANE_ONE_TESTS := tests/test_experiments.py
+notebooks       = $(foreach c,$(1),$(SMOKE)/book/$(c).ipynb)
 
 test: install
 	rm -rf $(SMOKE)
 	$(MAKE) --no-print-directory -j2 test-lane-chapters test-lane-tests
 	$(ONE_THREAD) $(SMOKE_RUN)
-	$(MAKE) --no-print-directory -j2 test-nbval-early test-nbval-late
+	$(NBVAL) $(call notebooks,$(LAST_CHAPTERS))
 
 test-lane-chapters: install
 	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
+	$(MAKE) --no-print-directory test-nbval-first
 	$(MAKE) --no-print-directory test-jax
+	$(UNIT) $(LANE_ONE_TESTS)
 
-test-lane-tests: test-unit
+test-lane-tests: install
+	$(UNIT) $(addprefix --ignore=,$(LANE_ONE_TESTS)) tests
 	$(ONE_THREAD) $(SMOKE_RUN) --chapters $(LATE_CHAPTERS) --no-render
+	$(NBVAL) $(call notebooks,$(LATE_CHAPTERS))
 
 test-tests: test-unit test-jax
 
 test-unit: install
-	$(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=15 tests
+	$(UNIT) tests
 
 # XLA compiles each network's train step for half a minute on this CPU; the tests build the same
 # few networks again and again, so a persistent compilation cache (under $(BOOK_OUT)) makes every
@@ -66,21 +74,18 @@ test-book: install
 
 ## make test-nbval: every chapter executed by test-book runs again with nbval and must print
 ## what it printed then (networks come from the store; times and addresses are sanitized), so a
-## chapter whose numbers do not reproduce fails. `make test` runs it in two halves side by side.
+## chapter whose numbers do not reproduce fails. `make test` runs it chapter group by chapter
+## group, each as soon as its chapters are done.
 NBVAL          := $(ONE_THREAD) $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
                   --nbval-sanitize-with tests/nbval/sanitize.cfg
-NBVAL_LATE     := lesions results report fusion postprocessing
-LATE_NOTEBOOKS  = $(foreach c,$(NBVAL_LATE),$(SMOKE)/book/$(c).ipynb)
 
 test-nbval: install
 	test -d $(SMOKE)/book || $(MAKE) --no-print-directory test-book
 	$(NBVAL) $(SMOKE)/book
 
-test-nbval-early: install
-	$(NBVAL) $(filter-out $(LATE_NOTEBOOKS),$(wildcard $(SMOKE)/book/*.ipynb))
-
-test-nbval-late: install
-	$(NBVAL) $(LATE_NOTEBOOKS)
+# the chapters of the first lane (a target of its own: the wildcard is read once they exist)
+test-nbval-first: install
+	$(NBVAL) $(filter-out $(call notebooks,$(LATE_CHAPTERS) $(LAST_CHAPTERS)),$(wildcard $(SMOKE)/book/*.ipynb))
 
 ## make test-fast: the unit tests without the slow ones (no chapter, no JAX lane).
 test-fast: install
