@@ -238,7 +238,7 @@ def test_train_devices_sets_data_parallel_training_and_checks_the_batch(tmp_path
     assert _settings(args).train.devices == 2
     args = parser.parse_args(["train", "--profile", "demo", "--out", str(tmp_path), "--devices", "3",
                               "--set", "train.batch_size=4"])
-    with pytest.raises(SystemExit, match="multiple of devices=3"):
+    with pytest.raises(SystemExit, match="multiple of train.devices=3"):
         _settings(args)
 
 
