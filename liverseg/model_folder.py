@@ -1,4 +1,5 @@
-"""The model folder that ``liverseg train`` writes and ``liverseg segment`` reads.
+"""The model folder that ``liverseg train`` and the book's systems write (one writer,
+:func:`write_model_folder`) and ``liverseg segment`` reads.
 
 One JSON file, ``liverseg-model.json``, holds the whole settings tree of the run
 (:class:`liverseg.config.Profile`), the planes and structures trained and the versions that
@@ -13,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import Mapping
 
 from liverseg import __version__
 from liverseg.config import Profile
@@ -40,6 +43,35 @@ class ModelFolder:
 def network_file(plane: str, structure: str, network: str) -> str:
     """File name of one network in a model folder."""
     return f"{plane}_{structure}_{network}.keras"
+
+
+def write_model_folder(root: str | os.PathLike, settings: Profile,
+                       networks: Mapping[tuple[str, str, str], str | os.PathLike],
+                       info: dict | None = None) -> Path:
+    """The one writer of model folders (``liverseg train`` and the book's systems alike):
+    copy each trained network into ``root`` under :func:`network_file`'s name, then write
+    ``liverseg-model.json`` last, so that a folder with a manifest is complete.
+
+    ``networks`` maps ``(plane, structure, network)`` to the ``.keras`` file trained; the
+    manifest's planes and structures are those named, in the order first named. Raises
+    ``ValueError`` when a (plane, structure) of them lacks a network (a folder ``segment``
+    could not use) and :class:`MissingFileError` naming a network file that does not exist.
+    """
+    planes = tuple(dict.fromkeys(plane for plane, _, _ in networks))
+    structures = tuple(dict.fromkeys(structure for _, structure, _ in networks))
+    missing = [network_file(p, s, n) for p in planes for s in structures for n in NETWORKS
+               if (p, s, n) not in networks]
+    if missing:
+        raise ValueError(f"a model folder needs every network of its planes and structures; "
+                         f"missing {missing}")
+    for path in networks.values():
+        if not Path(path).is_file():
+            raise MissingFileError("trained network not found", path)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for (plane, structure, network), path in networks.items():
+        shutil.copyfile(path, root / network_file(plane, structure, network))
+    return write_manifest(root, settings, planes, structures, info)
 
 
 def write_manifest(root: str | os.PathLike, settings: Profile, planes, structures,

@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -48,7 +47,7 @@ from liverseg.experiments.store import Data, prepare, rounds_key, train_variant,
 from liverseg.experiments.volumes import plane_model_folder, plane_probabilities
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.labels import LESION, LIVER
-from liverseg.model_folder import network_file, write_manifest
+from liverseg.model_folder import network_file, write_model_folder
 
 STRUCTURES = ("liver", "lesion")
 FUSED = "fused"
@@ -119,24 +118,19 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
     folder = store / "models" / f"system-seed-{settings.train.seed}-{key}"
     if (folder / "liverseg-model.json").is_file():
         return folder, data
-    folder.mkdir(parents=True, exist_ok=True)
-    for plane in planes:
-        for network in ("localizer", "tuner"):
-            name = network_file(plane, "liver", network)
-            shutil.copyfile(liver_dir / name, folder / name)
+    networks = {(plane, "liver", network): liver_dir / network_file(plane, "liver", network)
+                for plane in planes for network in ("localizer", "tuner")}
     for plane, lesion_data in zip(planes, prepared):
         tag = f"{plane} lesion seed {settings.train.seed}"
         trained = train_variant(lesion_data, lesion, store, progress, tag)
         rounds = tuner_folder(store, lesion, lesion_data) / f"rounds-{rounds_key(lesion)}"
         best = rounds / "best.keras"  # Algorithm 1's best round, when it ran
-        tuner = best if best.is_file() else trained.tuner.path
-        shutil.copyfile(trained.front.localizer.path,
-                        folder / network_file(plane, "lesion", "localizer"))
-        shutil.copyfile(tuner, folder / network_file(plane, "lesion", "tuner"))
+        networks[plane, "lesion", "localizer"] = trained.front.localizer.path
+        networks[plane, "lesion", "tuner"] = best if best.is_file() else trained.tuner.path
         del trained
-    write_manifest(folder, settings, planes, STRUCTURES,
-                   {"split": data.split._asdict(), "liver_model": liver_dir.name,
-                    "lesion_settings": lesion.to_dict()})
+    write_model_folder(folder, settings, networks,
+                       {"split": data.split._asdict(), "liver_model": liver_dir.name,
+                        "lesion_settings": lesion.to_dict()})
     return folder, data
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -25,7 +24,7 @@ from liverseg.experiments.store import (Comparison, Data, case_row, per_case_run
                                           rounds_key, run_of_cases, train_variant, tuner_folder)
 from liverseg.io.atomic import atomic_path
 from liverseg.labels import LIVER
-from liverseg.model_folder import network_file, write_manifest
+from liverseg.model_folder import write_model_folder
 from liverseg.postprocess import fill_holes, largest_component, postprocess_label
 
 
@@ -46,17 +45,15 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     folder = store / "models" / f"seed-{settings.train.seed}-{rounds_key(settings)}-data-{key}"
     if (folder / "liverseg-model.json").is_file():
         return folder, data
-    folder.mkdir(parents=True, exist_ok=True)
+    networks = {}
     for plane, data in zip(planes, prepared):
         tag = f"{plane} seed {settings.train.seed}"
         trained = train_variant(data, settings, store, progress, tag)
         rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}"
         best = rounds / "best.keras"
-        tuner = best if best.is_file() else trained.tuner.path
-        shutil.copyfile(trained.front.localizer.path,
-                        folder / network_file(plane, "liver", "localizer"))
-        shutil.copyfile(tuner, folder / network_file(plane, "liver", "tuner"))
-    write_manifest(folder, settings, planes, ("liver",), {"split": data.split._asdict()})
+        networks[plane, "liver", "localizer"] = trained.front.localizer.path
+        networks[plane, "liver", "tuner"] = best if best.is_file() else trained.tuner.path
+    write_model_folder(folder, settings, networks, {"split": data.split._asdict()})
     return folder, data
 
 

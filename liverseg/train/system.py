@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from liverseg.datasets.split import load_split, save_split, split_cases
 from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
 from liverseg.lesion_synthesis import with_synthetic_copies
-from liverseg.model_folder import network_file, write_manifest
+from liverseg.model_folder import write_model_folder
 from liverseg.train.cascade import UnlabelledSlices, train_cascade
 from liverseg.train.slices import build_slices
 
@@ -126,9 +125,7 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     if not split.val:
         raise InvalidDataError(f"{len(cases)} cases leave no validation patient; use at least 3")
     structures = ("liver", "lesion") if settings.inference.lesions else ("liver",)
-    model_dir = out / "model"
-    model_dir.mkdir(exist_ok=True)
-    reports = {}
+    networks, reports = {}, {}
     on_disk = settings.train.slices_on_disk
     if on_disk is None:
         on_disk = settings.n_cases is None or settings.n_cases > 30
@@ -147,15 +144,14 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                                     progress=progress,
                                     unlabelled=unlabelled_phantom_slices(settings, plane,
                                                                          structure))
-            for network, path in (("localizer", cascade.localizer_path),
-                                  ("tuner", cascade.tuner_path)):
-                shutil.copyfile(path, model_dir / network_file(plane, structure, network))
+            networks[plane, structure, "localizer"] = cascade.localizer_path
+            networks[plane, structure, "tuner"] = cascade.tuner_path
             reports[f"{plane}/{structure}"] = cascade.report
             del subsets, cascade
     seconds = time.perf_counter() - started
     info = {"keras_backend": keras.backend.backend(), "keras_version": keras.__version__,
             "train_seconds": round(seconds, 1), "split": split._asdict()}
-    write_manifest(model_dir, settings, settings.planes, structures, info)
+    model_dir = write_model_folder(out / "model", settings, networks, info).parent
     summary = {"liverseg_version": __version__, "settings": settings.to_dict(), **info,
                "cascades": reports}
     atomic_write_text(out / "training.json", json.dumps(summary, indent=1) + "\n")
