@@ -209,11 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the commands that build Keras networks (and so start TensorFlow)
+KERAS_COMMANDS = ("train", "segment")
+
+
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's start-up lines (CPU features, oneDNN) before a command's own output are
-    # noise to a user; a user who wants them sets the variable
+    # noise to a user; a user who wants them sets the variable (to 0)
+    user_chose = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if args.command in KERAS_COMMANDS and not user_chose:
+        from liverseg.backend import start_tensorflow_quietly
+
+        start_tensorflow_quietly()
     # TensorFlow warns each time a new network's predict or gradient function is traced, which
     # training and segmenting a dozen networks always does: noise between the progress bars.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -132,6 +132,9 @@ def _header(chapter: Chapter) -> str:
     settings = chapter.settings
     text = f"{chapter.name}: profile {settings.name} on {settings.dataset}"
     if chapter.backend:
+        from liverseg.backend import start_tensorflow_quietly
+
+        start_tensorflow_quietly()
         import keras  # importing TensorFlow resets its logger: quieten it after
 
         logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its notes on retracing
