@@ -82,6 +82,16 @@ def test_from_dict_rejects_unknown_keys():
         TuningConfig.from_dict(data)
 
 
+def test_a_tree_saved_with_the_retired_slices_on_disk_setting_reads_back():
+    # the setting chose RAM or memmaps before every run cut its slices into the store's memmaps
+    saved = profile("smoke").to_dict()
+    saved["train"]["slices_on_disk"] = True
+    assert Profile.from_dict(saved) == profile("smoke")
+    saved["train"]["slices_on_diks"] = True  # a typo is still refused
+    with pytest.raises(ValueError, match="slices_on_diks"):
+        Profile.from_dict(saved)
+
+
 def test_unknown_profile_lists_the_valid_ones():
     with pytest.raises(ValueError) as err:
         profile("huge")
@@ -110,7 +120,7 @@ def test_invalid_tuning_config_is_rejected(kwargs, match):
 @pytest.mark.parametrize("setting, value", [
     ("experiments.held_out_seed", -1), ("experiments.held_out_seed", 1.5),
     ("experiments.collapse_dice", 1.5), ("experiments.collapse_dice", float("nan")),
-    ("self_training.unlabelled_seed", -1), ("train.slices_on_disk", 1),
+    ("self_training.unlabelled_seed", -1),
 ])
 def test_invalid_stray_constants_turned_settings_are_rejected(setting, value):
     with pytest.raises(ValueError, match=setting.replace(".", r"\.")):
@@ -175,7 +185,7 @@ def _sections(cls=Profile):
     ("phantoms.vessel_generations", 6),  # at_most
     ("train.dice_over", "mean"),  # choices
     ("train.jit_compile", 1),  # a bool choice takes only a bool
-    ("train.slices_on_disk", 1),  # flag, optional
+    ("lesion.prior_keep_largest", 1),  # flag, optional
     ("train.seed", True),  # a bool is no seed
     ("experiments.held_out_seed", True),
     ("experiments.seeds", ()),  # non-empty items

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from liverseg import config
-from liverseg.experiments.store import rounds_key
+from liverseg.train.store import rounds_key
 from liverseg.train.loop import Batches, data_parallel
 
 SCRIPT = textwrap.dedent(

@@ -14,7 +14,7 @@ from liverseg.config import PhantomConfig
 from liverseg.datasets.synthetic import make_case, phantom_seed
 from liverseg.datasets.synthetic.phantom import make_phantom
 from liverseg.experiments import domain_shift
-from liverseg.experiments.store import per_case_run
+from liverseg.train.store import per_case_run
 from liverseg.train.slices import build_slices
 
 SIZE = 32
@@ -79,7 +79,7 @@ def _family_of(settings):
 def faked(monkeypatch):
     calls = {"train": [], "score": []}
 
-    def train_variant(data, settings, store, progress=True, tag=""):
+    def train_networks(data, settings, store, progress=True, tag=""):
         family, seed = _family_of(settings), settings.train.seed
         calls["train"].append((family, seed, data, settings))
         run = per_case_run(_fake_prediction(data.test.hu, seed, family),
@@ -96,7 +96,7 @@ def faked(monkeypatch):
         calls["train"].append((family, seed, data, settings))
         return types.SimpleNamespace(family=family, seed=seed, folder=store)
 
-    monkeypatch.setattr(domain_shift, "train_variant", train_variant)
+    monkeypatch.setattr(domain_shift, "train_networks", train_networks)
     monkeypatch.setattr(domain_shift, "train_localizer", train_localizer)
     monkeypatch.setattr(domain_shift, "score_on", score_on)
     monkeypatch.setattr(domain_shift, "tuner_folder", lambda store, settings, data: store)
@@ -153,7 +153,7 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
             expected_own = {"classic": classic, "randomized": randomized,
                             "appearance": appearance}[family].test
             np.testing.assert_array_equal(own_test.images, expected_own.images)
-        if family == "classic":  # the cascade's own test slices were scored by train_variant
+        if family == "classic":  # the cascade's own test slices were scored by train_networks
             shifted, harder = sets
         else:
             classic_test, shifted, harder = sets

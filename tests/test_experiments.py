@@ -269,7 +269,7 @@ def test_score_masks_scores_every_method_per_case_against_the_liver():
 
 
 def test_a_run_collapses_below_the_setting_and_a_stored_run_is_read_with_todays(tmp_path):
-    from liverseg.experiments import store
+    from liverseg.train import store
 
     cases = [{"case": "a", "dice": 0.2, "reference_voxels": 10},
              {"case": "b", "dice": 0.0, "reference_voxels": 0},  # no structure: not counted
@@ -305,7 +305,7 @@ def test_rounds_table_is_table_5_with_the_paper_in_brackets():
 
 def test_the_data_fingerprint_changes_with_the_slices_and_the_split():
     from liverseg.datasets.split import Split
-    from liverseg.experiments.store import data_fingerprint
+    from liverseg.train.store import data_fingerprint
     from liverseg.train.slices import SliceSet
 
     rng = np.random.default_rng(0)

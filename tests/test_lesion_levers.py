@@ -78,7 +78,7 @@ def test_each_rung_keeps_the_one_below_and_data_are_cut_once_per_data_setting(mo
     monkeypatch.setattr(lesions, "prepare", lambda settings, *a, **k: prepared.append(
         (settings.lesion.synthesis, settings.stage("lesion").image_size)) or SimpleNamespace(
         split=SimpleNamespace(_asdict=lambda: {"test": ["t"]})))
-    monkeypatch.setattr(lesions, "train_variant", lambda data, settings, *a: trained.append(
+    monkeypatch.setattr(lesions, "train_networks", lambda data, settings, *a: trained.append(
         settings.stage("lesion")) or object())
     monkeypatch.setattr(lesions, "score_lesions", lambda *a: {"per_case": [], "seed_scores": {}})
     levers = lesions.lesion_levers(config.profile("smoke"), "unused", seeds=[0, 1])

@@ -234,7 +234,7 @@ def test_per_epoch_draws_give_each_epoch_its_own_copy_and_validation_one():
 
 
 def test_per_epoch_draws_key_the_lesion_networks_only_when_on():
-    from liverseg.experiments.store import front_key, tuner_key
+    from liverseg.train.store import front_key, tuner_key
 
     base = config.profile("demo").replace(**{"lesion.synthesis.per_epoch": False})
     stage = base.stage("lesion")

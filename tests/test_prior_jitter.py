@@ -181,7 +181,7 @@ def test_bad_settings_are_refused_naming_them():
 
 
 def test_default_off_leaves_the_store_keys_as_before_and_on_retrains_the_tuner_only():
-    store = importlib.import_module("liverseg.experiments.store")
+    store = importlib.import_module("liverseg.train.store")
     from liverseg.config.stages import stage_tree
 
     base = profile("smoke")

@@ -208,9 +208,11 @@ def test_unlabelled_patients_labels_reach_neither_training_nor_mu(tmp_path, monk
     patient is annotated, and the unlabelled slices do feed Algorithm 1."""
     import dataclasses
 
+    from liverseg.datasets.split import Split
     from liverseg.train import cascade, self_training
-    from liverseg.train.cascade import choose_training_slices, train_cascade
+    from liverseg.train.cascade import choose_training_slices
     from liverseg.train.self_training import unlabelled_patients
+    from liverseg.train.store import Data, train_networks
 
     settings = _settings(**{"self_training.iterations": 1, "self_training.unlabelled_share": 0.5})
     clean, val = _patients(4, 6, seed=0), _patients(2, 6, seed=1)
@@ -226,9 +228,12 @@ def test_unlabelled_patients_labels_reach_neither_training_nor_mu(tmp_path, monk
         recorder = _RecordingFit()
         monkeypatch.setattr(cascade, "fit", recorder)
         monkeypatch.setattr(self_training, "fit", recorder)
-        report = train_cascade(slices, val, "liver", settings, tmp_path / name,
-                               progress=False).report
-        priors = {p.name: np.load(p) for p in sorted((tmp_path / name).glob("priors_*.npy"))}
+        patients = [sorted(set(subset.case_ids.tolist())) for subset in (slices, val, val)]
+        data = Data(Split(*patients), slices, val, val, "axial", "liver", [], "same-data")
+        report = train_networks(data, settings, tmp_path / name, progress=False).run
+        report.pop("seconds")
+        front, = (tmp_path / name).glob("axial-liver/data-same-data/seed-0/front-*")
+        priors = {p.name: np.load(p) for p in sorted(front.glob("priors_*.npy"))}
         return recorder.digests, report, priors
 
     digests, report, priors = run("clean", clean, settings)
@@ -237,7 +242,7 @@ def test_unlabelled_patients_labels_reach_neither_training_nor_mu(tmp_path, monk
     assert report["unlabelled_slices"] == int(rows.sum())  # every slice, none chosen by label
     assert report["self_training"][1]["unlabelled_patches"] > 0  # they feed Algorithm 1
     assert sorted(name.split("-")[0] for name in priors) == [
-        "priors_train.npy", "priors_unlabelled", "priors_val.npy"]
+        "priors_test.npy", "priors_train.npy", "priors_unlabelled", "priors_val.npy"]
 
     again = run("poisoned", poisoned, settings)
     assert again[0] == digests and again[1] == report

@@ -9,7 +9,7 @@ import pytest
 import liverseg.config as config
 from liverseg.config import profile, stages
 from liverseg.config.stages import stage_tree
-from liverseg.experiments.store import front_key, rounds_key, tuner_key
+from liverseg.train.store import front_key, rounds_key, tuner_key
 
 KEYS = {"front": front_key, "tuner": tuner_key, "rounds": rounds_key}
 #: the keys a change of a setting of each stage must change (the issue's table)
@@ -22,7 +22,7 @@ LINKED.update({name: LINKED["image_size"] for name in LINKED["image_size"]})
 
 def _expected_stage(dotted: str) -> str:
     """The issue's declaration, spelled out independently of the module's table."""
-    if dotted in ("train.devices", "train.slices_on_disk"):
+    if dotted == "train.devices":
         return "execution"
     section = dotted.split(".")[0]
     if section == "experiments":
@@ -155,8 +155,8 @@ def test_settings_added_after_stores_existed_leave_the_old_keys_until_set():
 def test_learned_settings_leave_out_the_execution_stage_only():
     tree = profile("demo").to_dict()
     learned = profile("demo").learned_settings()
-    assert stages.EXECUTION_ONLY == ("train.devices", "train.slices_on_disk")
-    del tree["train"]["devices"], tree["train"]["slices_on_disk"]
+    assert stages.EXECUTION_ONLY == ("train.devices",)
+    del tree["train"]["devices"]
     assert learned == tree
     with pytest.raises(ValueError, match="stage must be one of"):
         stage_tree(profile("demo"), "data")

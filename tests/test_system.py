@@ -50,7 +50,7 @@ def test_rerunning_train_resumes_without_training_again(trained, capsys):
     before = (trained / "model" / "axial_liver_tuner.keras").stat().st_mtime_ns
     assert cli.main(TRAIN + ["--out", str(trained)]) == 0
     capsys.readouterr()
-    final = trained / "work" / "axial" / "liver" / "localizer" / "final.keras"
+    final, = (trained / "store").glob("axial-liver/data-*/seed-0/front-*/localizer/final.keras")
     assert final.stat().st_mtime_ns < before  # loaded, not retrained
 
 
@@ -60,29 +60,37 @@ def test_other_settings_in_the_same_folder_are_refused(trained, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("n_cases, setting, on_disk", [
-    (5, None, False), (None, None, True), (31, None, True), (5, True, True), (None, False, False)])
-def test_slices_go_to_disk_as_train_slices_on_disk_says(tmp_path, monkeypatch, n_cases, setting,
-                                                         on_disk):
-    from liverseg.config import profile
+def test_a_chapter_on_the_run_folder_reads_back_the_networks_liverseg_train_trained(tmp_path):
+    """One training path: ``train_system`` keeps its networks in ``OUT/store``, the store a
+    chapter run with ``run_dir=OUT`` uses, so the results chapter's system (its shared
+    settings: the profile without Algorithm 1) trains no localizer and no tuner again."""
+    from liverseg.experiments.chapter import SHARED_NETWORKS
+    from liverseg.experiments.system_results import system_model_folder
     from liverseg.train import system
 
-    folders = []
+    from .conftest import tiny_profile
 
-    class Stop(Exception):
-        pass
+    settings = tiny_profile(n_cases=5, planes=("axial",),
+                            **{"train.epochs": 2, "lesion.epochs": 1,
+                               "experiments.test_phantoms": 1})
+    system.train_system(settings, tmp_path / "run", progress=False)
+    store = tmp_path / "run" / "store"
 
-    def cascade(*args, **kwargs):
-        raise Stop
+    def saved():  # every network, checkpoint and prior the store holds, with its time
+        return {path: path.stat().st_mtime_ns for path in store.glob("*-*/data-*/**/*")
+                if path.suffix in (".keras", ".npz", ".npy")}
 
-    monkeypatch.setattr(system, "build_slices",
-                        lambda *args, folder=None, **kwargs: folders.append(folder))
-    monkeypatch.setattr(system, "train_cascade", cascade)
-    settings = profile("smoke").replace(n_cases=n_cases, **{"train.slices_on_disk": setting})
-    cases = synthetic.iter_cases(5, seed=0, shape=(4, 16, 16))
-    with pytest.raises(Stop):
-        system.train_system(settings, tmp_path / "run", cases=cases, progress=False)
-    assert folders and all((folder is not None) == on_disk for folder in folders)
+    def folders(kind):
+        return sorted(store.glob(f"*-*/data-*/seed-*/{kind}-*"))
+
+    before, fronts, tuners = saved(), folders("front"), folders("tuner")
+    assert {path.parts[-4] for path in fronts} == {"axial-liver", "axial-lesion"}
+    model, _ = system_model_folder(store, settings.replace(**SHARED_NETWORKS), progress=False)
+    after = saved()
+    assert (model / "liverseg-model.json").is_file()
+    assert folders("front") == fronts and folders("tuner") == tuners  # nothing new trained
+    assert {path: after[path] for path in before} == before  # nothing trained again
+    assert all("rounds-" in str(path) for path in set(after) - set(before))
 
 
 def _segment(capsys, source, output, model):

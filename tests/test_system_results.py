@@ -148,7 +148,7 @@ def test_lesion_changes_change_the_lesion_section_only():
 
 
 class _FakeTraining:
-    """Stands in for ``train_variant``: saves untrained networks (a seed per plane and
+    """Stands in for ``train_networks``: saves untrained networks (a seed per plane and
     structure, so each differs) instead of training, and counts the calls."""
 
     def __init__(self, folder):
@@ -185,7 +185,7 @@ def system(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("liverseg.train.system.load_cases", lambda *args, **kwargs: cases)
         for module in ("volumes", "system_results"):
-            patch.setattr(f"liverseg.experiments.{module}.train_variant", training)
+            patch.setattr(f"liverseg.experiments.{module}.train_networks", training)
         folder, data = system_model_folder(store, settings, progress=False)
         first_calls = list(training.calls)
         again, _ = system_model_folder(store, settings, progress=False)

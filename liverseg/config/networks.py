@@ -150,10 +150,7 @@ class TrainConfig(Section):
     ``devices``: data-parallel training over this many accelerators (``keras.distribution``
     ``DataParallel``, JAX backend only): each batch of ``batch_size`` slices is split between
     them, so ``batch_size`` must be a multiple of ``devices``. It decides where a run is
-    computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`; so is
-    ``slices_on_disk``: :func:`liverseg.train.system.train_system` keeps the slices in
-    ``np.memmap`` files instead of in RAM (``None``: when there are more than 30 cases,
-    ``n_cases`` ``None`` or > 30).
+    computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`.
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -167,7 +164,7 @@ class TrainConfig(Section):
     it learns to follow the image where the box is wrong (issue 17); validation, test and
     inference priors never are. Off by default (``share`` 0, the paper); the localizer does
     not depend on it, and off it leaves the store's keys as before it existed
-    (:mod:`liverseg.experiments.store`). It applies to the tuner of each stage (liver and
+    (:mod:`liverseg.train.store`). It applies to the tuner of each stage (liver and
     lesion) and to Algorithm 1's fine-tuning.
     """
 
@@ -188,7 +185,6 @@ class TrainConfig(Section):
     dice_over: str = setting("sample", choices=DICE_REDUCTIONS)
     positive_share: float = setting(0.0, at_least=0, at_most=1)
     prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
-    slices_on_disk: Optional[bool] = setting(None, flag=True, optional=True)  # None: > 30 cases
 
     _section = "train"
 

@@ -104,7 +104,7 @@ class ExperimentConfig(Section):
     within the test suite's time). ``held_out_seed``: the held-out phantoms are those of dataset
     seed ``held_out_seed + split.seed`` (:func:`liverseg.train.system.held_out_phantoms`), never
     the training data's. ``collapse_dice``: a run *collapsed* when its test Dice is below this
-    on every test patient that has the structure (:func:`liverseg.experiments.store.run_of_cases`;
+    on every test patient that has the structure (:func:`liverseg.train.store.run_of_cases`;
     a stored run's flag is recomputed when it is read back, so changing it retrains nothing).
     """
 
@@ -164,7 +164,11 @@ class Profile(Section):
     def from_dict(cls, data: dict[str, Any]) -> "Profile":
         """A saved settings tree back as a profile. A tree saved before the ``phantoms``
         section existed was made with the classic phantoms, so it reads back with those, not
-        with today's default mixture."""
+        with today's default mixture; ``train.slices_on_disk`` (slices in RAM or in memmaps,
+        before every run cut them into the store's memmaps) is dropped."""
+        if "slices_on_disk" in data.get("train", {}):
+            data = {**data, "train": {k: v for k, v in data["train"].items()
+                                      if k != "slices_on_disk"}}
         if "phantoms" not in data:
             data = {**data, "phantoms": PhantomConfig.classic().to_dict()}
         if "lesion" not in data:

@@ -1,7 +1,7 @@
 """Which stage of a run each setting affects: the one declaration the store's keys come from.
 
 A trained network is stored under a hash of the settings it depends on
-(:mod:`liverseg.experiments.store`). Rather than lists of what to leave out of each key, every
+(:mod:`liverseg.train.store`). Rather than lists of what to leave out of each key, every
 setting (a dotted path, or a section prefix) declares here the stage it affects, and a stage's
 key hashes every setting of that stage and of the stages before it (:func:`stage_tree`), so
 a change retrains exactly the networks that depend on it:
@@ -48,7 +48,6 @@ def _off(value) -> bool:
 #: the declarations, by dotted path or section prefix; the most specific one applies
 DECLARED: dict[str, Declaration] = {
     "train.devices": Declaration("execution"),
-    "train.slices_on_disk": Declaration("execution"),  # memmaps or RAM: the same slices
     # which runs and how they are read; the held-out phantoms (experiments.held_out_seed) are
     # test data, keyed by the data fingerprint; a stored run's collapse flag
     # (experiments.collapse_dice) is recomputed when it is read back

@@ -2,7 +2,8 @@
 
 :func:`compare` trains each :class:`Variant` (a named set of setting changes) for several
 seeds on one split and scores it per held-out test patient, sharing every network it can
-through a store folder (:func:`prepare`, :func:`train_variant`); :mod:`.paper_tables` holds
+through the store of trained networks (:mod:`liverseg.train.store`: :func:`prepare`,
+:func:`train_networks`); :mod:`.paper_tables` holds
 the paper's numbers to print beside ours; :func:`summary_table` formats mean ± sd rows.
 
 Names load with their module on first use, so reading results files (``.report``,
@@ -13,8 +14,7 @@ import importlib
 
 _EXPORTS = {
     "comparison": ("METRICS", "Comparison", "Variant", "paired_difference", "spread"),
-    "store": ("Data", "Trained", "compare", "front_folder", "front_key", "prepare",
-                "rounds_key", "train_variant", "tuner_folder", "tuner_key"),
+    "variants": ("compare",),
     "plots": ("rounds_plot", "strip_plot"),
     "self_training": ("kept_round", "kept_rounds", "round_gain", "rounds_glue",
                       "unlabelled_changes", "unlabelled_glue", "unlabelled_summary"),
@@ -23,18 +23,22 @@ _EXPORTS = {
     "volumes": ("box_table", "cleanup_figure", "compare_crf", "compare_fusions",
                 "compare_postprocessing", "plane_model_folder", "plane_probabilities"),
 }
+#: the store's names, whose home is :mod:`liverseg.train.store`
+_STORE = ("Data", "Trained", "front_folder", "front_key", "prepare", "rounds_key",
+          "train_networks", "tuner_folder", "tuner_key")
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_HOME)
+__all__ = sorted([*_HOME, *_STORE])
 
 
 def __getattr__(name: str):
-    if name not in _HOME:
+    if name not in _HOME and name not in _STORE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    home = "liverseg.train.store" if name in _STORE else f"{__name__}.{_HOME[name]}"
+    value = getattr(importlib.import_module(home), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_HOME))
+    return sorted(set(globals()) | set(__all__))

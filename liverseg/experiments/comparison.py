@@ -1,7 +1,7 @@
 """What a comparison measured, and the arithmetic of its table: mean ± sd over seeds and
 differences paired by seed (:class:`Comparison`, :func:`spread`, :func:`paired_difference`).
 
-Kept apart from :mod:`~liverseg.experiments.store`, which trains, so that reading results
+Kept apart from :mod:`~liverseg.experiments.variants`, which trains, so that reading results
 files (the replication report) needs no Keras.
 """
 
@@ -16,8 +16,7 @@ import numpy as np
 
 from liverseg import __version__
 from liverseg.io.atomic import atomic_write_text
-
-METRICS = ("accuracy", "dice", "iou", "miou")
+from liverseg.train.scores import METRICS
 
 
 @dataclasses.dataclass(frozen=True)

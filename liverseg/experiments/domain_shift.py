@@ -6,8 +6,8 @@ It is a 3 × 3 experiment, per seed of ``experiments.seeds``:
 
 * **training family** — the axial liver localization network (``networks="localizer"``,
   :func:`train_localizer`; the chapter's choice, to fit the ``smoke`` time budget) or the
-  cascade of :mod:`liverseg.experiments.store` (``networks="cascade"``: localizer, priors,
-  tuner; :func:`~liverseg.experiments.store.train_variant`), trained on ``"classic"``
+  cascade of :mod:`liverseg.train.store` (``networks="cascade"``: localizer, priors,
+  tuner; :func:`~liverseg.train.store.train_networks`), trained on ``"classic"``
   phantoms (:meth:`PhantomConfig.classic`, those of every other chapter, whose networks the
   store already holds), on ``"randomized"`` ones (``PhantomConfig()``, the mixture of four
   contrast phases, 8–30 HU noise, thick slices, streaks, metal, and whatever anatomical
@@ -27,7 +27,7 @@ test families hold the same patients and the per-patient gap
 per training family and seed; the paired difference of the two gaps
 (``Comparison.difference``) says whether randomization closes it beyond the seeds' noise.
 
-Layout in the run's store (besides :mod:`~liverseg.experiments.store`'s networks)::
+Layout in the run's store (besides :mod:`~liverseg.train.store`'s networks)::
 
     store/phantoms-{key}/slices/{plane}-{structure}/{train,val,test}/   another family's data
     store/phantoms-{key}/rescanned/{plane}-{structure}/                 test patients rescanned
@@ -48,10 +48,11 @@ import numpy as np
 from liverseg.config import PhantomConfig, Profile
 from liverseg.datasets.split import Split
 from liverseg.errors import InvalidDataError
-from liverseg.experiments.store import (METRICS, Comparison, Data, Trained, collapsed,
-                                        data_fingerprint, front_folder, per_case_run, prepare,
-                                        rounds_key, train_variant, tuner_folder)
+from liverseg.experiments.comparison import METRICS, Comparison
 from liverseg.io.atomic import atomic_write_text
+from liverseg.train.store import (Data, Trained, collapsed, data_fingerprint, front_folder,
+                                  per_case_run, prepare, rounds_key, train_networks,
+                                  tuner_folder)
 from liverseg.train.loop import FitResult
 from liverseg.train.slices import SliceSet, build_slices
 
@@ -165,7 +166,7 @@ def family_store(settings: Profile, store: str | Path, phantoms: PhantomConfig) 
 def family_data(settings: Profile, store: str | Path, phantoms: PhantomConfig, *,
                 plane: str | None = None, structure: str = "liver",
                 progress: bool = True) -> Data:
-    """:func:`~liverseg.experiments.store.prepare` of the phantoms of ``settings`` scanned as
+    """:func:`~liverseg.train.store.prepare` of the phantoms of ``settings`` scanned as
     ``phantoms`` (same patients, same split, same held-out test phantoms)."""
     return prepare(settings.replace(phantoms=phantoms), family_store(settings, store, phantoms),
                    plane=plane, structure=structure, progress=progress)
@@ -227,10 +228,10 @@ def train_localizer(data: Data, settings: Profile, store: str | Path, progress: 
 def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Profile,
              structure: str = "liver", cache: str | Path | None = None) -> dict:
     """Score a trained network on test slices (others than those it was scored on when
-    trained): a cascade (:class:`~liverseg.experiments.store.Trained`) by its localizer's
+    trained): a cascade (:class:`~liverseg.train.store.Trained`) by its localizer's
     priors (Grad-CAM + CRF, :func:`liverseg.predict.predict_priors`) and its tuner's mask at
     0.5; a :class:`TrainedLocalizer` by its own probability at 0.5. Then
-    :func:`~liverseg.experiments.store.per_case_run` per patient (``test_cases``,
+    :func:`~liverseg.train.store.per_case_run` per patient (``test_cases``,
     ``test_mean``, ``collapsed``: by ``experiments.collapse_dice``, also of a run read back).
     ``cache``: a JSON file read back when it exists, else written."""
     if cache is not None and Path(cache).is_file():
@@ -260,10 +261,10 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
                      networks: str = "cascade", progress: bool = True) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
-    Returns a :class:`~liverseg.experiments.store.Comparison` whose variants are the nine
+    Returns a :class:`~liverseg.train.store.Comparison` whose variants are the nine
     cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
     ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
-    ``test_mean`` on its own family's test phantoms (what ``train_variant`` scores).
+    ``test_mean`` on its own family's test phantoms (what ``train_networks`` scores).
     ``settings`` must be a synthetic profile; ``settings.phantoms`` is not used (the families
     are :func:`families`). ``networks``: ``"cascade"`` (localizer, priors and tuner, scored by
     the tuner's mask) or ``"localizer"`` (the localization network alone, scored by its own
@@ -303,9 +304,9 @@ def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data
                    networks: str = "cascade") -> list[dict]:
     """For each seed and training family (``data``: its name → its :class:`Data`, the name a
     key of :func:`families`), train or read back the network(s) (``networks="cascade"``:
-    ``train_variant``; ``"localizer"``: :func:`train_localizer`) and score them on each test
+    ``train_networks``; ``"localizer"``: :func:`train_localizer`) and score them on each test
     set of ``tests`` (name → slices) with :func:`score_on`, cached beside the network; a
-    cascade's own family's test patients are scored by ``train_variant``. One run dict per
+    cascade's own family's test patients are scored by ``train_networks``. One run dict per
     (seed, train, test), with ``own_family``: the ``test_mean`` on its own family's test
     phantoms. ``phantoms``: the families by name (default :func:`families`)."""
     found = dict(phantoms or families())
@@ -315,7 +316,7 @@ def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data
             seeded = settings.replace(phantoms=found[train], **{"train.seed": int(seed)})
             tag = f"{train} phantoms seed {seed}"
             if networks == "cascade":
-                trained = train_variant(train_data, seeded, store, progress, tag)
+                trained = train_networks(train_data, seeded, store, progress, tag)
                 own = {k: trained.run[k] for k in ("test_cases", "test_mean", "collapsed")}
                 folder = tuner_folder(store, seeded, train_data) / f"rounds-{rounds_key(seeded)}"
             else:

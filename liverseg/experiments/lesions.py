@@ -2,7 +2,7 @@
 chapter "Finding lesions").
 
 The lesion cascade of one plane is trained on the reference liver's view
-(:mod:`liverseg.lesion_view`) as :func:`~liverseg.experiments.store.train_variant` trains
+(:mod:`liverseg.lesion_view`) as :func:`~liverseg.train.store.train_networks` trains
 any cascade, once per rung of a ladder that adds one lever at a time to the paper's lesion
 stage (:data:`LEVERS`), and its tuner is scored on every held-out test patient's slices:
 
@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from liverseg.config import Profile
-from liverseg.experiments.store import prepare, train_variant
+from liverseg.train.store import prepare, train_networks
 from liverseg.experiments.comparison import Variant, paired_difference, spread
 from liverseg.experiments.tables import describe_difference, mean_sd
 from liverseg.io.atomic import atomic_write_text
@@ -131,7 +131,7 @@ def lesion_levers(settings: Profile, store: str | Path, *, levers: Sequence[Vari
                                               cases=cases, progress=progress)
         data = prepared[data_settings]
         for seed in seeds:
-            trained = train_variant(data, changed.replace(**{"train.seed": seed}), store,
+            trained = train_networks(data, changed.replace(**{"train.seed": seed}), store,
                                     progress, f"{variant.name} seed {seed}")
             runs.append({"variant": variant.name, "seed": seed,
                          **score_lesions(trained, data)})

@@ -3,8 +3,8 @@
 The results chapter of the book runs this. For each seed, :func:`system_model_folder` gathers
 the liver networks of every plane (:func:`~liverseg.experiments.volumes.plane_model_folder`,
 the fusion chapter's, read back from the store) and the lesion networks of every plane
-(trained, or read back, by :func:`~liverseg.experiments.store.train_variant` on the slices of
-:func:`~liverseg.experiments.store.prepare` with ``structure="lesion"``: the reference
+(trained, or read back, by :func:`~liverseg.train.store.train_networks` on the slices of
+:func:`~liverseg.train.store.prepare` with ``structure="lesion"``: the reference
 liver's view, :mod:`liverseg.lesion_view`, label 2 the foreground) into one model folder, the
 one ``liverseg segment --model`` reads. :func:`segment_systems` then segments a test volume as
 :meth:`liverseg.inference.volume.Segmenter.segment` does — liver fused and reduced to its
@@ -43,7 +43,7 @@ import numpy as np
 
 from liverseg import __version__
 from liverseg.config import Profile
-from liverseg.experiments.store import Data, prepare, rounds_key, train_variant, tuner_folder
+from liverseg.train.store import Data, prepare, rounds_key, train_networks, tuner_folder
 from liverseg.experiments.volumes import plane_model_folder, plane_probabilities
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.labels import LESION, LIVER
@@ -90,7 +90,7 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
                         progress: bool = True) -> tuple[Path, Data]:
     """The liver and lesion networks of ``planes`` (default :func:`system_planes`) for
     ``settings.train.seed``, as one model folder ``store/models/system-seed-{s}-{key}``;
-    returns it and the liver :class:`~liverseg.experiments.store.Data` (the split and the
+    returns it and the liver :class:`~liverseg.train.store.Data` (the split and the
     test cases).
 
     The liver networks are :func:`~liverseg.experiments.volumes.plane_model_folder`'s (trained
@@ -122,7 +122,7 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
                 for plane in planes for network in ("localizer", "tuner")}
     for plane, lesion_data in zip(planes, prepared):
         tag = f"{plane} lesion seed {settings.train.seed}"
-        trained = train_variant(lesion_data, lesion, store, progress, tag)
+        trained = train_networks(lesion_data, lesion, store, progress, tag)
         rounds = tuner_folder(store, lesion, lesion_data) / f"rounds-{rounds_key(lesion)}"
         best = rounds / "best.keras"  # Algorithm 1's best round, when it ran
         networks[plane, "lesion", "localizer"] = trained.front.localizer.path

@@ -20,12 +20,13 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from liverseg.config import ExperimentConfig, Profile
-from liverseg.experiments.store import (Comparison, Data, case_row, per_case_run, prepare,
-                                          rounds_key, run_of_cases, train_variant, tuner_folder)
+from liverseg.experiments.comparison import Comparison
 from liverseg.io.atomic import atomic_path
 from liverseg.labels import LIVER
 from liverseg.model_folder import write_model_folder
 from liverseg.postprocess import fill_holes, largest_component, postprocess_label
+from liverseg.train.store import (Data, case_row, per_case_run, prepare, rounds_key,
+                                  run_of_cases, train_networks, tuner_folder)
 
 
 def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[str] | None = None,
@@ -33,7 +34,7 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     """The liver networks of ``planes`` (default ``settings.planes``) for ``train.seed``, as a
     model folder ``store/models/seed-{s}-{key}``; returns it and the last plane's :class:`Data`
     (the split and test cases are the same for every plane). ``cases``: as
-    :func:`~liverseg.experiments.store.prepare`'s (default: loaded once per plane)."""
+    :func:`~liverseg.train.store.prepare`'s (default: loaded once per plane)."""
     settings = settings.stage("liver")  # no lesion setting changes the liver networks
     planes = tuple(planes or settings.planes)
     store = Path(store)
@@ -48,7 +49,7 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     networks = {}
     for plane, data in zip(planes, prepared):
         tag = f"{plane} seed {settings.train.seed}"
-        trained = train_variant(data, settings, store, progress, tag)
+        trained = train_networks(data, settings, store, progress, tag)
         rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}"
         best = rounds / "best.keras"
         networks[plane, "liver", "localizer"] = trained.front.localizer.path
@@ -186,7 +187,7 @@ def compare_crf(store: str | Path, settings: Profile, *, seeds: Sequence[int] | 
     boxes: dict[str, list] = {"without CRF": [], "with CRF": []}
     for seed in seeds:
         seeded = settings.replace(**{"train.seed": seed})
-        trained = train_variant(data, seeded, store, progress, f"seed {seed}")
+        trained = train_networks(data, seeded, store, progress, f"seed {seed}")
         localizer = trained.front.localizer.model
         batch = settings.inference.batch_size
         probability = predict_probability(localizer, test.images, batch)

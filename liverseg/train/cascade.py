@@ -1,14 +1,16 @@
 """One cascade of the paper for one structure and one plane: localizer → ROI prior → tuner.
 
-:func:`train_cascade` trains the localization network on whole slices, makes the ROI priors
-the tuning network learns from, trains the tuning network with the multi-level loss, and runs
-Algorithm 1 on it (:mod:`liverseg.train.self_training`). The tuning network's training priors
+:func:`train_front` trains the localization network on whole slices and makes the ROI priors
+the tuning network learns from, :func:`train_tuner` trains the tuning network with the
+multi-level loss, and :func:`self_train_tuner` runs Algorithm 1 on it
+(:mod:`liverseg.train.self_training`); :func:`liverseg.train.store.train_networks` runs the
+three, keeping each in the store of trained networks. The tuning network's training priors
 are **out-of-fold** (``TrainConfig.prior_folds`` ≥ 2): the training patients are cut into
 folds, a localizer is trained on all folds but one and makes the priors of that one, so the
 tuner learns from priors as imperfect as those it gets at inference, never from a localizer
 looking at its own training slices. Validation priors come from the final localizer, which
-never saw those patients. Every step writes into its own folder of ``workdir`` and is skipped
-when already finished, so a killed run resumes where it stopped.
+never saw those patients. Every step writes into its own folder and is skipped when already
+finished, so a killed run resumes where it stopped.
 
 With ``SelfTrainingConfig.unlabelled_share`` > 0 some training patients are unlabelled
 (:func:`~liverseg.train.self_training.unlabelled_patients`): :func:`choose_training_slices`
@@ -22,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 from pathlib import Path
 
 import keras
@@ -30,26 +31,13 @@ import numpy as np
 
 from liverseg import losses, models
 from liverseg.config import Profile
-from liverseg.io.atomic import atomic_path, atomic_write_text
+from liverseg.io.atomic import atomic_path
 from liverseg.lesion_synthesis import epoch_rows, source_case_id
-from liverseg.metrics.prior import prior_scores
-from liverseg.predict import predict_priors, predict_probability, predict_tuned
+from liverseg.predict import predict_priors
 from liverseg.prior_jitter import prior_augment
 from liverseg.train.loop import FitResult, fit
-from liverseg.train.scores import overlap_scores
 from liverseg.train.self_training import self_train, unlabelled_patients
 from liverseg.train.slices import SliceSet, balanced_order, target_mask, training_indices
-
-
-@dataclasses.dataclass
-class Cascade:
-    """The two trained networks of one structure and plane, and what their training measured."""
-
-    localizer: keras.Model
-    tuner: keras.Model
-    report: dict
-    localizer_path: Path  # the saved networks (Grad-CAM's sub-models keep the live
-    tuner_path: Path      # objects from being saved again, so copy these files)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,61 +64,6 @@ class Front:
     val_priors: np.ndarray
     test_priors: np.ndarray | None
     unlabelled_priors: np.ndarray | None = None  # of :func:`unlabelled_slices`, if any
-
-
-def train_cascade(
-    train: SliceSet,
-    val: SliceSet,
-    structure: str,
-    settings: Profile,
-    workdir: str | Path,
-    test: SliceSet | None = None,
-    progress: bool = True,
-    unlabelled: UnlabelledSlices | None = None,
-) -> Cascade:
-    """Train the localizer and the tuner of ``structure`` (``"liver"`` or ``"lesion"``).
-
-    ``train`` / ``val`` / ``test`` are the slices of the split's patients along one plane
-    (see :mod:`liverseg.train.slices`). Training slices are chosen with the labels
-    (:func:`~liverseg.train.slices.training_indices`); validation and test use all slices.
-    Returns the networks and a report: slice counts, each network's log and best epoch,
-    validation (and test) scores of the localizer and the tuner, Algorithm 1's history, and
-    the unlabelled patients: those ``self_training.unlabelled_share`` hides among ``train``'s,
-    with the slices of more ``unlabelled`` patients (e.g.
-    :func:`liverseg.train.system.unlabelled_phantom_slices`); their labels are never read.
-    """
-    workdir = Path(workdir)
-    chosen = choose_training_slices(train, structure, settings)
-    unlabelled = join_unlabelled(unlabelled_slices(train, settings), unlabelled)
-    tag = f"{workdir.parent.name}/{structure}" if workdir.parent.name else structure
-    front = train_front(chosen, val, test, structure, settings, workdir, progress, tag,
-                        unlabelled=unlabelled)
-    tuner = train_tuner(chosen, val, front, structure, settings, workdir / "tuner", progress,
-                        f"{tag} tuner")
-    tuned, history, tuned_path = self_train_tuner(tuner.model, chosen, val, test, front,
-                                                  structure, settings, workdir / "self_training",
-                                                  progress, tag, unlabelled=unlabelled)
-    batch = settings.inference.batch_size
-    val_tuned = predict_tuned(tuned, val.images, front.val_priors, batch)
-    report = {
-        "structure": structure,
-        "train_slices": int(len(chosen)), "val_slices": int(len(val)),
-        "unlabelled_patients": sorted(set(unlabelled.case_ids.tolist())) if unlabelled else [],
-        "unlabelled_slices": int(len(unlabelled)) if unlabelled else 0,
-        "localizer": {"best_epoch": front.localizer.best_epoch, "log": front.localizer.history,
-                      "val": overlap_scores(predict_probability(front.localizer.model, val.images,
-                                                                batch), val.target(structure))},
-        "tuner": {"best_epoch": tuner.best_epoch, "log": tuner.history,
-                  "val": overlap_scores(val_tuned, val.target(structure))},
-        "self_training": history,
-        "prior_recall_val": _prior_recall(front.val_priors, val.target(structure)),
-        # issue 17: the box's coverage and the tuner inside and outside it (validation)
-        "prior_val": prior_scores(front.val_priors > 0.5, val.target(structure) > 0.5,
-                                  val_tuned > 0.5),
-    }
-    atomic_write_text(workdir / "report.json", json.dumps(report, indent=1))
-    return Cascade(front.localizer.model, tuned, report, front.localizer.path,
-                   tuned_path or tuner.path)
 
 
 def choose_training_slices(train: SliceSet, structure: str, settings: Profile) -> SliceSet:
@@ -394,11 +327,6 @@ def _digest(unlabelled: UnlabelledSlices) -> str:
     flat = np.ascontiguousarray(unlabelled.images).reshape(-1)
     digest.update(np.ascontiguousarray(flat[::max(1, flat.size // 65536)]).tobytes())
     return digest.hexdigest()[:10]
-
-
-def _prior_recall(priors, target) -> float:
-    total = float(target.sum())
-    return float((priors * target).sum() / total) if total else 1.0
 
 
 def _cached(path: Path, compute) -> np.ndarray:

@@ -11,6 +11,9 @@ import numpy as np
 
 from liverseg import metrics
 
+#: the scores :func:`overlap_scores` gives, in its order
+METRICS = ("accuracy", "dice", "iou", "miou")
+
 
 def overlap_scores(probability: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> dict:
     """``{"accuracy", "dice", "iou", "miou"}`` of ``probability > threshold`` against ``target``."""

@@ -7,8 +7,11 @@ two-stage reading of Christ et al.: the lesion networks see the reference liver,
 the lesion label 2 as their foreground). It writes into ``out``:
 
 * ``model/`` — the model folder that ``liverseg segment`` reads (:mod:`liverseg.model_folder`);
-* ``split.json`` — the patients of each subset;
-* ``work/{plane}/{structure}/`` — checkpoints, logs and priors; a killed run resumes from them;
+* ``store/`` — the slices, checkpoints, logs and priors of every cascade, in the layout of
+  :mod:`liverseg.train.store` (the book's chapters use the same one): a killed run resumes
+  from them, and a chapter run on ``out`` with the same settings reads the networks back;
+* ``split.json`` — the patients of each subset (the held-out phantoms of
+  ``experiments.test_phantoms`` among the test patients);
 * ``training.json`` — the settings tree and every cascade's report (slice counts, logs,
   validation/test scores per network, Algorithm 1's history), written at the end.
 """
@@ -25,12 +28,12 @@ import numpy as np
 
 from liverseg import __version__
 from liverseg.config import Profile
-from liverseg.datasets.split import load_split, save_split, split_cases
+from liverseg.datasets.split import save_split
 from liverseg.errors import InvalidDataError
 from liverseg.io.atomic import atomic_write_text
 from liverseg.lesion_synthesis import with_synthetic_copies
 from liverseg.model_folder import write_model_folder
-from liverseg.train.cascade import UnlabelledSlices, train_cascade
+from liverseg.train.cascade import UnlabelledSlices
 from liverseg.train.slices import build_slices
 
 
@@ -99,14 +102,17 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     """Train every network of the system; return the model folder ``out/model``.
 
     ``cases`` (a list of :class:`~liverseg.datasets.base.Case`) defaults to
-    :func:`load_cases`. Rerunning with the same ``out`` resumes: finished networks are loaded,
-    a network that was being trained continues from its last epoch. A different settings tree
-    in an existing ``out`` is refused. With ``train.slices_on_disk`` (``None``: more than 30
-    cases, ``settings.n_cases`` ``None`` or > 30) the slices are kept on disk, in
-    ``work/{plane}/{structure}/slices/{train,val,test}`` (``np.memmap``,
-    :func:`~liverseg.train.slices.build_slices` with a ``folder``), instead of in RAM; a resumed
-    run reuses them.
+    :func:`load_cases`. Each cascade is trained through the store of trained networks,
+    ``out/store`` (:func:`liverseg.train.store.prepare` and
+    :func:`~liverseg.train.store.train_networks`: the one training path, the book's chapters
+    train with it too), so rerunning with the same ``out`` resumes — finished networks are
+    read back, a network that was being trained continues from its last epoch — and a
+    chapter run on ``out`` (``run_dir``) with the same settings and data reads these networks
+    back instead of training them again. A different settings tree in an existing ``out`` is
+    refused.
     """
+    from liverseg.train.store import prepare, train_networks
+
     out = Path(out)
     _check_same_settings(out, settings)
     started = time.perf_counter()
@@ -115,39 +121,20 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
     if not (out / "settings.json").is_file():
         atomic_write_text(out / "settings.json",
                           json.dumps(settings.to_dict(), indent=1, sort_keys=True))
-    by_id = {case.case_id: case for case in cases}
-    split_path = out / "split.json"
-    if split_path.is_file():
-        split = load_split(split_path)
-    else:
-        split = split_cases(by_id, settings.split.fractions, settings.split.seed)
-        save_split(split, split_path)
-    if not split.val:
-        raise InvalidDataError(f"{len(cases)} cases leave no validation patient; use at least 3")
     structures = ("liver", "lesion") if settings.inference.lesions else ("liver",)
-    networks, reports = {}, {}
-    on_disk = settings.train.slices_on_disk
-    if on_disk is None:
-        on_disk = settings.n_cases is None or settings.n_cases > 30
+    networks, reports, split = {}, {}, None
     for plane in settings.planes:
         for structure in structures:
-            stage = settings.stage(structure)  # the lesion networks' own settings
-            subsets = [build_slices(stage_cases(stage, structure, subset, [by_id[i] for i in ids]),
-                                    plane, stage.image_size,
-                                    settings.preprocess, structure, settings.inference.liver_margin,
-                                    folder=(out / "work" / plane / structure / "slices" / subset
-                                            if on_disk else None),
-                                    lesion_view=settings.inference.lesion_view)
-                       if ids else None for subset, ids in zip(split._fields, split)]
-            cascade = train_cascade(subsets[0], subsets[1], structure, stage,
-                                    out / "work" / plane / structure, test=subsets[2],
-                                    progress=progress,
-                                    unlabelled=unlabelled_phantom_slices(settings, plane,
-                                                                         structure))
-            networks[plane, structure, "localizer"] = cascade.localizer_path
-            networks[plane, structure, "tuner"] = cascade.tuner_path
-            reports[f"{plane}/{structure}"] = cascade.report
-            del subsets, cascade
+            data = prepare(settings, out / "store", plane=plane, structure=structure,
+                           cases=cases, progress=progress)
+            trained = train_networks(data, settings, out / "store", progress,
+                                     f"{plane}/{structure}")
+            networks[plane, structure, "localizer"] = trained.front.localizer.path
+            networks[plane, structure, "tuner"] = trained.model_path
+            reports[f"{plane}/{structure}"] = cascade_report(trained, data)
+            split = data.split
+            del data, trained
+    save_split(split, out / "split.json")
     seconds = time.perf_counter() - started
     info = {"keras_backend": keras.backend.backend(), "keras_version": keras.__version__,
             "train_seconds": round(seconds, 1), "split": split._asdict()}
@@ -156,6 +143,37 @@ def train_system(settings: Profile, out, cases=None, data_dir=None, progress: bo
                "cascades": reports}
     atomic_write_text(out / "training.json", json.dumps(summary, indent=1) + "\n")
     return model_dir
+
+
+def cascade_report(trained, data) -> dict:
+    """What ``training.json`` says of one cascade (a :class:`~liverseg.train.store.Trained` on
+    its :class:`~liverseg.train.store.Data`): slice counts, each network's best epoch, log and
+    validation scores, the test patients' mean scores, Algorithm 1's history, and the box
+    prior's coverage of the structure on the validation slices and the tuner inside and
+    outside it."""
+    from liverseg.metrics import prior_scores
+    from liverseg.predict import predict_probability, predict_tuned
+    from liverseg.train.cascade import choose_training_slices
+    from liverseg.train.scores import overlap_scores
+
+    stage = Profile.from_dict(trained.run["settings"])
+    structure, val, front = data.structure, data.val, trained.front
+    batch = stage.inference.batch_size
+    target = val.target(structure)
+    tuned = predict_tuned(trained.model, val.images, front.val_priors, batch)
+    return {
+        "structure": structure,
+        "train_slices": int(len(choose_training_slices(data.train, structure, stage))),
+        "val_slices": int(len(val)),
+        "localizer": {"best_epoch": front.localizer.best_epoch, "log": front.localizer.history,
+                      "val": overlap_scores(predict_probability(front.localizer.model,
+                                                                val.images, batch), target)},
+        "tuner": {"best_epoch": trained.tuner.best_epoch, "log": trained.tuner.history,
+                  "val": overlap_scores(tuned, target)},
+        "test": trained.run["test_mean"],
+        "self_training": trained.run["self_training"],
+        "prior_val": prior_scores(front.val_priors > 0.5, target > 0.5, tuned > 0.5),
+    }
 
 
 def stage_cases(stage: Profile, structure: str, subset: str, cases: list) -> list:
@@ -194,8 +212,7 @@ def _check_same_settings(out: Path, settings: Profile) -> None:
     """Refuse to resume a run of other settings. The saved tree is read back through
     :class:`Profile` first, so a run saved before a setting existed (which then takes its
     default) resumes when that default is what ``settings`` holds; ``experiments`` (which
-    training does not read) and the execution-only settings (``train.devices``,
-    ``train.slices_on_disk``) may differ."""
+    training does not read) and the execution-only settings (``train.devices``) may differ."""
     path = out / "settings.json"
     if path.is_file():
         try:

@@ -1,30 +1,29 @@
-"""Fair comparisons of tuning-network settings: variants × seeds, scored per held-out patient.
+"""The store of trained networks: one training path for ``liverseg train`` and the chapters.
 
-Every experiment chapter asks "does this part of the paper help?" the same way: the same split
-of the same cases, one set of slices, and for each seed and each variant (a named set of
-setting changes) the cascade of :mod:`liverseg.train.cascade` trained along one plane, then
-its tuning network scored on every **test** patient (never on the validation slices that chose
-its epoch).
-
-Work is kept in a **store** folder shared by every chapter of a run and keyed by the settings
-it depends on, so nothing is trained twice: variants that leave the localizer and its priors
-alone share them; a variant that equals one another chapter trained (the profile's own
-settings, say) is read back; a chapter executed again re-reads instead of re-training::
+A cascade (localizer, priors, tuner, Algorithm 1) of one plane and structure is trained on
+the slices of a split by :func:`train_networks`, and every network it trains is kept in a
+**store** folder, keyed by the settings it depends on, so nothing is trained twice:
+``liverseg train`` (:func:`liverseg.train.system.train_system`, whose store is ``OUT/store``)
+and the book's chapters (``RUN/store``) read back what the other trained with the same
+settings on the same data; variants that leave the localizer and its priors alone share
+them; a chapter executed again re-reads instead of re-training::
 
     store/slices/{plane}-{structure}/{train,val,test}/     the slices (memmaps, built once)
     store/{plane}-{structure}/data-{fingerprint}/seed-{s}/
         front-{key}/                 localizer, priors_{train,val,test}.npy
         tuner-{key}/tuner/           the tuning network
-        tuner-{key}/rounds-{key}/    Algorithm 1's rounds and ``scores.json``
+        tuner-{key}/rounds-{key}/    Algorithm 1's rounds, ``best.keras`` and ``scores.json``
 
 (keys: :func:`front_key`, :func:`tuner_key`, :func:`rounds_key`, of the settings of each
 stage as :mod:`liverseg.config.stages` declares them; the fingerprint is
 :attr:`Data.fingerprint`, so networks trained on other data — another dataset folder, or
-phantoms from another version of the generator — are never read back).
+phantoms from another version of the generator — are never read back). A folder whose
+stamp (``settings.json``) holds other settings — a hash collision, or keys changed by an
+update — is emptied before it is used.
 
 Scores are those of :func:`liverseg.train.scores.overlap_scores` (accuracy, Dice, foreground
 IoU, mIoU of background and foreground) of the slices of one test patient stacked together at
-the model's input size, thresholded at 0.5.
+the model's input size, thresholded at ``inference.threshold``.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -45,18 +44,13 @@ from liverseg.config import ExperimentConfig, PhantomConfig, Profile
 from liverseg.config.stages import stage_tree
 from liverseg.datasets.split import Split, split_cases
 from liverseg.errors import InvalidDataError
-from liverseg.experiments.comparison import METRICS, Comparison, Variant, spread
 from liverseg.io.atomic import atomic_write_text
 from liverseg.train.cascade import (Front, choose_training_slices, self_train_tuner,
                                     join_unlabelled, train_front, train_tuner,
                                     unlabelled_slices, with_unlabelled_priors)
 from liverseg.train.loop import FitResult
-from liverseg.train.scores import overlap_scores
+from liverseg.train.scores import METRICS, overlap_scores
 from liverseg.train.slices import SliceSet, build_slices
-from liverseg.train.system import unlabelled_phantom_slices
-
-# settings a variant may not change: all variants of a comparison share the cases and slices
-SHARED = ("name", "image_size", "n_cases", "dataset", "planes", "preprocess", "split")
 
 
 @dataclasses.dataclass
@@ -75,12 +69,13 @@ class Data:
 
 @dataclasses.dataclass
 class Trained:
-    """One variant trained for one seed: its networks, priors and scores (:func:`train_variant`)."""
+    """One variant trained for one seed: its networks, priors and scores (:func:`train_networks`)."""
 
     run: dict
     front: Front
     tuner: FitResult
     model: keras.Model  # the tuner after Algorithm 1 (the best round)
+    model_path: Path  # where ``model`` is saved: Algorithm 1's best round, else the tuner
 
 
 def prepare(settings: Profile, store: str | Path, *, plane: str | None = None,
@@ -142,8 +137,8 @@ def data_fingerprint(split: Split, subsets: Sequence[SliceSet], samples: int = 6
     return digest.hexdigest()[:10]
 
 
-def train_variant(data: Data, settings: Profile, store: str | Path,
-                  progress: bool = True, tag: str = "") -> Trained:
+def train_networks(data: Data, settings: Profile, store: str | Path,
+                   progress: bool = True, tag: str = "") -> Trained:
     """Train (or read back) the cascade of ``settings`` for its ``train.seed`` and score it.
 
     The localizer and priors go to :func:`front_folder`, the tuner to :func:`tuner_folder`,
@@ -170,73 +165,37 @@ def train_variant(data: Data, settings: Profile, store: str | Path,
     run = _read_run(rounds_dir, settings)
     if run is not None:
         path = rounds_dir / "best.keras"
-        model = keras.saving.load_model(path, compile=False) if path.is_file() else tuner.model
-        return Trained(run, front, tuner, model)
+        if not path.is_file():
+            return Trained(run, front, tuner, tuner.model, tuner.path)
+        return Trained(run, front, tuner, keras.saving.load_model(path, compile=False), path)
+    from liverseg.train.system import unlabelled_phantom_slices
+
     unlabelled = join_unlabelled(unlabelled_slices(data.train, settings),  # self_training's
                                  unlabelled_phantom_slices(settings, data.plane, structure))
     front = with_unlabelled_priors(front, unlabelled, settings, front_dir)
     model, history, best_path = self_train_tuner(tuner.model, chosen, data.val, data.test, front,
                                                  structure, settings, rounds_dir, progress, tag,
                                                  unlabelled=unlabelled)
+    model_path = tuner.path
     if best_path is not None:
-        shutil.copyfile(best_path, rounds_dir / "best.keras")
+        model_path = rounds_dir / "best.keras"
+        shutil.copyfile(best_path, model_path)
     run = _score(model, front, data.val, data.test, structure, settings)
     run.update(seed=int(settings.train.seed), best_epoch=tuner.best_epoch, log=tuner.history,
                self_training=history, seconds=round(time.perf_counter() - tic, 1),
+               unlabelled_patients=sorted(set(unlabelled.case_ids.tolist())) if unlabelled else [],
+               unlabelled_slices=int(len(unlabelled)) if unlabelled else 0,
                settings=settings.to_dict())
     text = json.dumps(run, indent=1)
     atomic_write_text(rounds_dir / "scores.json", text)
-    return Trained(json.loads(text), front, tuner, model)  # as it reads back
-
-
-def compare(
-    experiment: str,
-    variants: Iterable[Variant],
-    settings: Profile,
-    store: str | Path,
-    *,
-    seeds: Sequence[int] | None = None,
-    data: Data | None = None,
-    progress: bool = True,
-) -> Comparison:
-    """Train and score every variant for every seed (:func:`train_variant`).
-
-    Args:
-        experiment: a name for the results (``Comparison.experiment``).
-        variants: the rows; each changes some settings of ``settings`` (not those in
-            :data:`SHARED`: the rows of one comparison see the same slices).
-        settings: the profile every variant starts from.
-        store: the run's store folder (see the module doc; an earlier run's work is reused).
-        seeds: training seeds (``train.seed``); default ``settings.experiments.seeds``.
-        data: the split and slices (default :func:`prepare` of ``settings``).
-    Raises:
-        ValueError: a variant changes a shared setting, or two variants share a name.
-    """
-    started = time.perf_counter()
-    variants = list(variants)
-    _check_variants(variants, settings)
-    seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
-    data = data or prepare(settings, store, progress=progress)
-    runs = []
-    for seed in seeds:
-        seeded = settings.replace(**{"train.seed": seed})
-        for variant in variants:
-            trained = train_variant(data, seeded.replace(**variant.changes), store, progress,
-                                    f"{variant.name} seed {seed}")
-            runs.append({"variant": variant.name, **trained.run})
-            del trained
-    return Comparison(
-        experiment=experiment, plane=data.plane, structure=data.structure, seeds=seeds,
-        variants={v.name: {"changes": dict(v.changes)} for v in variants}, runs=runs,
-        split=data.split._asdict(), settings=settings.to_dict(),
-        seconds=round(time.perf_counter() - started, 1))
+    return Trained(json.loads(text), front, tuner, model, model_path)  # as it reads back
 
 
 def front_folder(store: str | Path, settings: Profile, data: Data) -> Path:
     """The store's folder of the localizer and priors of ``settings`` on ``data`` (created),
     for :func:`liverseg.train.cascade.train_front`. Keyed by ``data.structure``'s stage
     (:meth:`Profile.stage`), so a chapter that trains with the profile itself finds the
-    networks :func:`train_variant` trained, and the other way round."""
+    networks :func:`train_networks` trained, and the other way round."""
     settings = settings.stage(data.structure)
     return _fresh(_seed_folder(store, settings, data) / f"front-{front_key(settings)}",
                   stage_tree(settings, "localizer"))
@@ -276,19 +235,6 @@ def rounds_key(settings: Profile) -> str:
 
 def _hash(tree: dict) -> str:
     return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def _check_variants(variants: list[Variant], settings: Profile) -> None:
-    names = [v.name for v in variants]
-    if not variants or len(set(names)) != len(names):
-        raise ValueError(f"variants need distinct names, got {names}")
-    for variant in variants:
-        changed = settings.replace(**variant.changes).to_dict()  # also checks the keys exist
-        base = settings.to_dict()
-        shared = [key for key in SHARED if changed[key] != base[key]]
-        if shared:
-            raise ValueError(f"variant {variant.name!r} changes {shared}, which every variant "
-                             "of a comparison must share")
 
 
 def _score(model, front, val, test, structure: str, settings: Profile) -> dict:
