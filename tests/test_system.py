@@ -60,21 +60,15 @@ def test_other_settings_in_the_same_folder_are_refused(trained, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
-def test_a_chapter_on_the_run_folder_reads_back_the_networks_liverseg_train_trained(tmp_path):
-    """One training path: ``train_system`` keeps its networks in ``OUT/store``, the store a
+def test_a_chapter_on_the_run_folder_reads_back_the_networks_liverseg_train_trained(trained):
+    """One training path: ``liverseg train`` keeps its networks in ``OUT/store``, the store a
     chapter run with ``run_dir=OUT`` uses, so the results chapter's system (its shared
     settings: the profile without Algorithm 1) trains no localizer and no tuner again."""
+    from liverseg.config import profile
     from liverseg.experiments.chapter import SHARED_NETWORKS
     from liverseg.experiments.system_results import system_model_folder
-    from liverseg.train import system
 
-    from .conftest import tiny_profile
-
-    settings = tiny_profile(n_cases=5, planes=("axial",),
-                            **{"train.epochs": 2, "lesion.epochs": 1,
-                               "experiments.test_phantoms": 1})
-    system.train_system(settings, tmp_path / "run", progress=False)
-    store = tmp_path / "run" / "store"
+    store = trained / "store"
 
     def saved():  # every network, checkpoint and prior the store holds, with its time
         return {path: path.stat().st_mtime_ns for path in store.glob("*-*/data-*/**/*")
@@ -85,6 +79,7 @@ def test_a_chapter_on_the_run_folder_reads_back_the_networks_liverseg_train_trai
 
     before, fronts, tuners = saved(), folders("front"), folders("tuner")
     assert {path.parts[-4] for path in fronts} == {"axial-liver", "axial-lesion"}
+    settings = profile("smoke").replace(planes=("axial",), **{"train.epochs": 10})  # as TRAIN
     model, _ = system_model_folder(store, settings.replace(**SHARED_NETWORKS), progress=False)
     after = saved()
     assert (model / "liverseg-model.json").is_file()

@@ -271,7 +271,12 @@ def _demo() -> Profile:
         train=TrainConfig(learning_rate=1e-3, batch_size=8, epochs=20, early_stopping_patience=4),
         self_training=SelfTrainingConfig(iterations=2, fine_tune_epochs=3),
         experiments=ExperimentConfig(test_phantoms=4),
-        # the realistic mixture (PhantomConfig()): the book ships networks trained on it
+        # the realistic mixture (PhantomConfig()) scanned at a 128 matrix: the liver networks
+        # see the slices at 64 pixels as before; the lesion view of the `closer_view` rung
+        # (below) gets lesions of 4× the pixels, and on 3 seeds its global lesion Dice rose
+        # from 0.28 ± 0.24 to 0.63 ± 0.10 (higher on each seed), detection recall from 0.02 to
+        # 0.19 ("Finding lesions", 2026-12-05)
+        phantoms=PhantomConfig(matrix=128),
         # the lesion stage of the "Finding lesions" ladder's `closer_view` rung, the best it
         # measured on `demo` (global lesion Dice 0.38 ± 0.16, 3 seeds; the paper's lesion stage
         # found no lesion, 0.08 ± 0.13; the top rung's per-epoch draws fell to 0.07 ± 0.12)
