@@ -81,11 +81,12 @@ def test_a_partial_run_is_not_rendered_and_says_why(book, tmp_path):
     assert summary["html"] is None and "second, third" in summary["not_rendered"]
 
 
-def test_skipped_chapters_are_left_to_another_run_on_the_same_folder(book, tmp_path):
+def test_skipped_chapters_are_left_to_another_run_on_the_same_folder(book, tmp_path, capfd):
     _notebook(book / "book" / "second.ipynb", _writes("second"))
     out = tmp_path / "run"
     summary = reproduce(out, root=book, skip=["second"], render=False, progress=False)
     assert summary["chapters"]["second"] == "not run" and not (out / "second.txt").exists()
+    assert "IPKernelApp" not in capfd.readouterr().err  # no kernel start-up warning per chapter
     assert (out / "first.txt").is_file() and (out / "third.txt").is_file()
     summary = reproduce(out, root=book, only=["second"], render=False, progress=False)
     assert (out / "second.txt").is_file() and summary["chapters"]["third"] == "not run"
