@@ -32,12 +32,13 @@ import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from liverseg.crf import CRFParams, dense_crf
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, LiversegError, ShapeError
 from liverseg.postprocess import largest_component as _largest_component
 
 MODES = ("bbox", "boxes", "mask")
@@ -123,7 +124,10 @@ def roi_priors(
     The dense CRF holds Python's global lock, so slices are refined in parallel by
     ``workers`` processes (``None``: up to 8, one per CPU, when the stack has at least
     :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per process and
-    reused; the result is the same as one process's.
+    reused; the result is the same as one process's. A worker started by ``spawn`` imports
+    the ``__main__`` module, so a script that calls this needs the ``if __name__ ==
+    "__main__":`` guard; without it the workers die and :class:`~liverseg.errors.LiversegError`
+    says so.
     """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 3:
@@ -148,9 +152,16 @@ def roi_priors(
         pool = _pool(workers)
         futures = {pool.submit(_roi_chunk, [slices[i] for i in chunk], kwargs): chunk
                    for chunk in chunks if len(chunk)}
-        for future in as_completed(futures):
-            priors[futures[future]] = future.result()
-            bar.update(len(futures[future]))
+        try:
+            for future in as_completed(futures):
+                priors[futures[future]] = future.result()
+                bar.update(len(futures[future]))
+        except BrokenProcessPool as error:
+            _pool.cache_clear()  # a broken pool takes no more work; the next call starts anew
+            raise LiversegError(
+                "a worker of the dense CRF's process pool died. Its workers are started by "
+                "'spawn' and import your __main__ module: in a script, put the code that trains "
+                "or segments under `if __name__ == \"__main__\":` (or pass workers=1)") from error
     bar.close()
     return priors
 

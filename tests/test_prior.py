@@ -1,5 +1,10 @@
 """ROI prior: probability (+ Grad-CAM) -> CRF -> largest region -> box filter."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -113,6 +118,20 @@ def test_worker_processes_give_the_serial_result_in_slice_order(slice_):
     parallel = roi_priors(probabilities, cams, images, margin=2, progress=False, workers=2)
     np.testing.assert_array_equal(parallel, serial)
     assert len({p.tobytes() for p in serial}) > 1  # the slices differ, so the order is checked
+
+
+def test_a_script_without_the_main_guard_gets_a_clear_error(tmp_path):
+    # the pool's workers are spawned and import the script, which starts a pool again
+    script = tmp_path / "script.py"
+    script.write_text("import numpy as np\n"
+                      "from liverseg.prior import roi_priors\n"
+                      "p = np.zeros((4, 16, 16), np.float32); p[:, 4:12, 4:12] = 1\n"
+                      "roi_priors(p, progress=False, workers=2)\n")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's liverseg, in the workers too
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": root})
+    assert result.returncode != 0
+    assert "LiversegError" in result.stderr and 'if __name__ == "__main__":' in result.stderr
 
 
 def test_bad_arguments_raise_liverseg_errors(slice_):
