@@ -142,9 +142,10 @@ def reproduce(
                 str(chapter.source), str(target), parameters=parameters,
                 cwd=str(out / "book"), kernel_name="python3", progress_bar=progress,
                 execution_timeout=timeout, log_output=False,
-                # the kernel's own start-up warnings (ipykernel 7: "running over TCP without
-                # encryption", a local kernel's normal state) are noise between the chapters
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # the kernel's own log lines (ipykernel 7: "running over TCP without
+                # encryption", a local kernel's normal state; "KeyboardInterrupt caught" as
+                # it is shut down) are noise between the chapters
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
         except papermill.PapermillExecutionError as error:
             raise ChapterError(
