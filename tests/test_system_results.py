@@ -167,7 +167,8 @@ class _FakeTraining:
             paths[network] = self.folder / f"{data.plane}-{data.structure}-{network}.keras"
             build(settings).save(paths[network])
         return SimpleNamespace(front=SimpleNamespace(localizer=SimpleNamespace(
-            path=paths["localizer"])), tuner=SimpleNamespace(path=paths["tuner"]))
+            path=paths["localizer"])), tuner=SimpleNamespace(path=paths["tuner"]),
+            model_path=paths["tuner"])
 
 
 @pytest.fixture(scope="module")

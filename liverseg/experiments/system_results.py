@@ -43,11 +43,11 @@ import numpy as np
 
 from liverseg import __version__
 from liverseg.config import Profile
-from liverseg.train.store import Data, prepare, rounds_key, train_networks, tuner_folder
 from liverseg.experiments.volumes import plane_model_folder, plane_probabilities
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.labels import LESION, LIVER
 from liverseg.model_folder import network_file, write_model_folder
+from liverseg.train.store import Data, prepare, rounds_key, train_networks
 
 STRUCTURES = ("liver", "lesion")
 FUSED = "fused"
@@ -123,10 +123,8 @@ def system_model_folder(store: str | Path, settings: Profile, data_dir=None,
     for plane, lesion_data in zip(planes, prepared):
         tag = f"{plane} lesion seed {settings.train.seed}"
         trained = train_networks(lesion_data, lesion, store, progress, tag)
-        rounds = tuner_folder(store, lesion, lesion_data) / f"rounds-{rounds_key(lesion)}"
-        best = rounds / "best.keras"  # Algorithm 1's best round, when it ran
         networks[plane, "lesion", "localizer"] = trained.front.localizer.path
-        networks[plane, "lesion", "tuner"] = best if best.is_file() else trained.tuner.path
+        networks[plane, "lesion", "tuner"] = trained.model_path  # Algorithm 1's best round
         del trained
     write_model_folder(folder, settings, networks,
                        {"split": data.split._asdict(), "liver_model": liver_dir.name,

@@ -26,7 +26,7 @@ from liverseg.labels import LIVER
 from liverseg.model_folder import write_model_folder
 from liverseg.postprocess import fill_holes, largest_component, postprocess_label
 from liverseg.train.store import (Data, case_row, per_case_run, prepare, rounds_key,
-                                  run_of_cases, train_networks, tuner_folder)
+                                  run_of_cases, train_networks)
 
 
 def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[str] | None = None,
@@ -50,10 +50,8 @@ def plane_model_folder(store: str | Path, settings: Profile, planes: Sequence[st
     for plane, data in zip(planes, prepared):
         tag = f"{plane} seed {settings.train.seed}"
         trained = train_networks(data, settings, store, progress, tag)
-        rounds = tuner_folder(store, settings, data) / f"rounds-{rounds_key(settings)}"
-        best = rounds / "best.keras"
         networks[plane, "liver", "localizer"] = trained.front.localizer.path
-        networks[plane, "liver", "tuner"] = best if best.is_file() else trained.tuner.path
+        networks[plane, "liver", "tuner"] = trained.model_path  # Algorithm 1's best round
     write_model_folder(folder, settings, networks, {"split": data.split._asdict()})
     return folder, data
 
