@@ -308,3 +308,32 @@ def test_the_scan_matrix_sets_the_phantoms_pixels_and_keeps_the_patient():
 def test_a_scan_matrix_too_small_is_refused():
     with pytest.raises(ValueError, match="phantoms.matrix"):
         PhantomConfig(matrix=4)
+
+
+def test_more_slices_are_thinner_slices_of_the_same_patient():
+    from liverseg.train import system
+
+    settings = profile("smoke").replace(n_cases=1, image_size=32, **{
+        "localization.image_size": 32, "tuning.image_size": 32})
+    thinner = settings.replace(**{"phantoms.slices": 32})
+    assert thinner.phantom_shape == (32, 32, 32)  # the pixels stay; the slices double
+    coarse, = system.load_cases(settings)
+    fine, = system.load_cases(thinner)
+    assert fine.image.array.shape == (32, 32, 32)
+    # the body's height is the same: the slices are half as thick, the pixels unchanged
+    assert fine.image.spacing[0] == pytest.approx(coarse.image.spacing[0] / 2, rel=0.05)
+    assert fine.image.spacing[1:] == pytest.approx(coarse.image.spacing[1:])
+    # the same patient: the liver fills the same share of the volume
+    share = [(case.label > 0).mean() for case in (coarse, fine)]
+    assert share[1] == pytest.approx(share[0], rel=0.1)
+    with pytest.raises(ValueError, match="phantoms.slices"):
+        PhantomConfig(slices=2)
+
+
+def test_the_slices_setting_left_at_none_keeps_the_slice_folders_names():
+    # the key names the folders of cut slices: the keys of the families as they were before
+    # the setting existed (measured on the code before it), so their folders are found again
+    assert PhantomConfig().key() == "6feadf96b0"
+    assert PhantomConfig.classic().key() == "312eb28ed5"
+    assert PhantomConfig(matrix=128).key() == "40736b830a"
+    assert PhantomConfig(matrix=128, slices=64).key() != PhantomConfig(matrix=128).key()

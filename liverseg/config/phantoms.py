@@ -54,7 +54,10 @@ class PhantomConfig(Section):
     as the body's frame makes it, 0.5–2 L). ``matrix``: the scan's in-plane pixels (``None``: the
     profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take slices resized
     to their input, so a matrix finer than the liver networks' input keeps detail for the lesion
-    view, which is cut from the volume before it is resized.
+    view, which is cut from the volume before it is resized. ``slices``: the scan's slices
+    (``None``: half the profile's ``image_size``) — the body's height is fixed in millimetres,
+    so more slices are thinner ones, and a small lesion is no longer averaged away into the
+    one 10–13 mm slice it shares with liver (the profile's 32 slices for a 64 input).
 
     Appearance beyond realism (issue 17, after SynthSeg; :mod:`liverseg.datasets.synthetic.appearance`,
     from random streams of its own, so it never moves the anatomy, the lesions or the label).
@@ -134,6 +137,7 @@ class PhantomConfig(Section):
     liver_volume_l: Optional[tuple[float, float]] = setting((1.0, 2.5), pair=_SIZES, optional=True)
     # the scan's matrix (issue 16, "lesions that are found")
     matrix: Optional[int] = setting(None, whole=True, at_least=8, optional=True)
+    slices: Optional[int] = setting(None, whole=True, at_least=4, optional=True)
     # appearance beyond realism (issue 17; :mod:`liverseg.datasets.synthetic.appearance`)
     appearance: str = setting("realistic", choices=APPEARANCE_MODES)
     appearance_tissue_hu: tuple[float, float] = setting((-100.0, 200.0),
@@ -188,9 +192,11 @@ class PhantomConfig(Section):
 
     def key(self) -> str:
         """A short hash of the family: the one rule that names its slice folders
-        (``appearance_draws`` left out at 0, so folders cut before it existed keep their
-        names)."""
+        (``appearance_draws`` left out at 0 and ``slices`` at ``None``, so folders cut before
+        they existed keep their names)."""
         tree = self.to_dict()
         if not self.appearance_draws:
             del tree["appearance_draws"]
+        if self.slices is None:
+            del tree["slices"]
         return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]

@@ -184,10 +184,11 @@ class Profile(Section):
 
     @property
     def phantom_shape(self) -> tuple[int, int, int]:
-        """``(z, y, x)`` voxels of a synthetic case: ``image_size / 2`` slices of
-        ``phantoms.matrix`` (default ``image_size``) pixels squared."""
+        """``(z, y, x)`` voxels of a synthetic case: ``phantoms.slices`` (default
+        ``image_size / 2``) slices of ``phantoms.matrix`` (default ``image_size``) pixels
+        squared."""
         matrix = self.phantoms.matrix or self.image_size
-        return (self.image_size // 2, matrix, matrix)
+        return (self.phantoms.slices or self.image_size // 2, matrix, matrix)
 
     def stage(self, structure: str) -> "Profile":
         """The settings the networks of one structure train and segment with.
