@@ -337,3 +337,20 @@ def test_the_slices_setting_left_at_none_keeps_the_slice_folders_names():
     assert PhantomConfig.classic().key() == "312eb28ed5"
     assert PhantomConfig(matrix=128).key() == "40736b830a"
     assert PhantomConfig(matrix=128, slices=64).key() != PhantomConfig(matrix=128).key()
+
+
+def test_the_scans_reach_along_z_is_drawn_from_the_asked_ranges():
+    # a liver-protocol scan (the liver alone along z) against the default whole abdomen
+    whole = PhantomConfig()
+    liver_only = PhantomConfig(scan_above_liver_mm=(0.0, 5.0), scan_below_liver_mm=(0.0, 5.0))
+    shares = []
+    for config in (whole, liver_only):
+        share = []
+        for seed in range(3):
+            case = make_case(seed, shape=(32, 32, 32), config=config)
+            share.append((case.label > 0).any(axis=(1, 2)).mean())
+        shares.append(share)
+    assert max(shares[0]) < 0.75  # the liver in at most three slices of four
+    assert min(shares[1]) > 0.85  # the liver in nearly every slice
+    with pytest.raises(ValueError, match="scan_below_liver_mm"):
+        PhantomConfig(scan_below_liver_mm=(-10.0, 5.0))

@@ -13,6 +13,9 @@ from liverseg.errors import SettingError
 
 _RANGE = Pair(at_least=0)  # a (low, high) range of values >= 0
 _SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
+#: settings added after slice folders were first named, with the value every scan had before
+_KEYED_SINCE = {"appearance_draws": 0, "slices": None, "scan_above_liver_mm": (15.0, 60.0),
+                "scan_below_liver_mm": (50.0, 180.0)}
 
 
 @dataclass
@@ -30,7 +33,10 @@ class PhantomConfig(Section):
     thickness (one of ``slice_thickness_mm``) whose partial volume ``slice_profile`` sets:
     ``"thickness"`` (a slice profile of that FWHM along z), ``"spacing"`` (about one slice
     spacing, the classic) or ``"none"``; the field of view (``fov_margin``: its size over the
-    body's; a clinical 512² scan's pixel is kept within ``in_plane_spacing_mm``), the table in
+    body's; a clinical 512² scan's pixel is kept within ``in_plane_spacing_mm``) and along z
+    (``scan_above_liver_mm`` above the liver's dome, ``scan_below_liver_mm`` below its tip, in
+    mm of an average-sized body: a whole abdomen, or the liver alone as in a liver-protocol
+    scan, where the liver fills the coronal and sagittal slices top to bottom), the table in
     it (``table_probability``), beam-hardening streaks from the spine (``streak_probability``,
     amplitude ``streak_hu``) and metal (``metal_probability``: a surgical clip beside the liver
     or pedicle screws, saturating the CT scale, with streaks of ``metal_streak_hu``).
@@ -104,6 +110,8 @@ class PhantomConfig(Section):
     slice_profile: str = setting("thickness", choices=SLICE_PROFILES)
     in_plane_spacing_mm: tuple[float, float] = setting((0.5, 1.0), pair=_SIZES)
     fov_margin: tuple[float, float] = setting((1.0, 1.5), pair=_SIZES)
+    scan_above_liver_mm: tuple[float, float] = setting((15.0, 60.0), pair=_RANGE)
+    scan_below_liver_mm: tuple[float, float] = setting((50.0, 180.0), pair=_RANGE)
     table_probability: float = setting(0.9, at_least=0, at_most=1)
     streak_probability: float = setting(0.3, at_least=0, at_most=1)
     streak_hu: tuple[float, float] = setting((10.0, 60.0), pair=_RANGE)
@@ -191,12 +199,11 @@ class PhantomConfig(Section):
         return self.appearance == "randomized" or self.liver_perfusion_hu[1] > 0
 
     def key(self) -> str:
-        """A short hash of the family: the one rule that names its slice folders
-        (``appearance_draws`` left out at 0 and ``slices`` at ``None``, so folders cut before
-        they existed keep their names)."""
+        """A short hash of the family: the one rule that names its slice folders (a setting
+        added later is left out at its value of before (:data:`_KEYED_SINCE`), so folders cut
+        before it existed keep their names)."""
         tree = self.to_dict()
-        if not self.appearance_draws:
-            del tree["appearance_draws"]
-        if self.slices is None:
-            del tree["slices"]
+        for name, before in _KEYED_SINCE.items():
+            if getattr(self, name) == before:
+                del tree[name]
         return hashlib.sha1(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]

@@ -68,8 +68,8 @@ def sample_acquisition(
     width = 2 * f.half_width * margin
     height = (f.front + f.back + table_depth(f)) * margin
     center = (rng.uniform(-0.03, 0.03) * width, (f.back + table_depth(f) - f.front) / 2)
-    z_top = rng.uniform(15, 60) * f.size
-    z_bottom = -1.05 * f.liver_height - rng.uniform(50, 180) * f.size
+    z_top = rng.uniform(*config.scan_above_liver_mm) * f.size
+    z_bottom = -1.05 * f.liver_height - rng.uniform(*config.scan_below_liver_mm) * f.size
     coverage = z_top - z_bottom
     thickness = float(rng.choice(config.slice_thickness_mm))
     fov = max(width, height)
