@@ -66,13 +66,13 @@ def test_rescan_scans_the_same_patients_as_the_family_says():
 
 def _fake_prediction(hu, seed, family):
     """A deterministic 'network': HU above a threshold that depends on the seed and family."""
-    return np.asarray(hu) > {"classic": 60.0, "randomized": 40.0, "appearance": 50.0}[family] \
-        + 10.0 * seed
+    return np.asarray(hu) > {"classic": 60.0, "randomized": 40.0, "appearance": 50.0,
+                             "reach": 45.0}[family] + 10.0 * seed
 
 
 def _family_of(settings):
-    return next(name for name, family in domain_shift.families().items()
-                if family == settings.phantoms)
+    found = {**domain_shift.families(), **domain_shift.reach_families()}
+    return next(name for name, family in found.items() if family == settings.phantoms)
 
 
 @pytest.fixture
@@ -220,6 +220,56 @@ def test_each_network_is_tested_on_both_families_and_the_gaps_match_numpy(tmp_pa
                                      for train in ("classic", "randomized", "appearance")
                                      for test in ("classic", "shifted", "harder")}
     assert {run["own_family"]["dice"] >= 0 for run in saved["runs"]} == {True}
+
+
+def test_the_reach_experiment_tests_coronal_slices_of_liver_protocol_rescans(tmp_path, faked):
+    settings = tiny_settings()
+    comparison = domain_shift.run_reach(settings, tmp_path, progress=False)
+
+    # trained on the mixture and on the mixture of any reach, coronal slices of the same patients
+    trained = {(family, seed): (data, s) for family, seed, data, s in faked["train"]}
+    assert sorted(trained) == [(f, s) for f in ("randomized", "reach") for s in (0, 1)]
+    mixture, _ = trained["randomized", 0]
+    reach, reach_settings = trained["reach", 0]
+    assert reach_settings.phantoms == domain_shift.REACH
+    assert mixture.plane == reach.plane == comparison.plane == "coronal"
+    assert reach.split == mixture.split
+    # tested on the mixture's own test slices and on those patients as liver-protocol scans
+    protocol_cases = [make_case(phantom_seed(i), shape=(SIZE // 2, SIZE, SIZE),
+                                config=domain_shift.LIVER_PROTOCOL) for i in mixture.split.test]
+    expected = build_slices(protocol_cases, "coronal", SIZE, settings.preprocess, "liver",
+                            settings.inference.liver_margin)
+    tested = [slices for family, seed, slices in faked["score"] if (family, seed) == ("reach", 0)]
+    _, mixture_test, protocol = tested  # (a localizer is scored on its own family's first)
+    np.testing.assert_array_equal(mixture_test.images, mixture.test.images)
+    np.testing.assert_array_equal(protocol.images, expected.images)
+    # the liver fills more of a liver-protocol scan's slices than of the mixture's
+    def liver_rows(slices):
+        return (np.asarray(slices.labels) > 0).any(axis=2).mean()
+    assert liver_rows(expected) > liver_rows(mixture.test)
+
+    # the gaps and the lever, against numpy
+    dice = {}
+    for train in ("randomized", "reach"):
+        for test, slices in (("randomized", mixture.test), ("liver_protocol", expected)):
+            ids = np.asarray(slices.case_ids)
+            reference = np.asarray(slices.labels) > 0
+            for seed in (0, 1):
+                prediction = _fake_prediction(slices.hu, seed, train)
+                dice[train, test, seed] = np.mean([_dice(prediction[ids == i], reference[ids == i])
+                                                   for i in mixture.split.test])
+    gap = {train: np.array([dice[train, "randomized", s] - dice[train, "liver_protocol", s]
+                            for s in (0, 1)]) for train in ("randomized", "reach")}
+    glued, saved = domain_shift.summarize_reach(comparison)
+    lever = gap["randomized"] - gap["reach"]
+    assert saved["lever"]["mean"] == pytest.approx(lever.mean())
+    assert saved["lever"]["sd"] == pytest.approx(lever.std(ddof=1))
+    assert saved["gaps"]["reach"]["dice"]["mean"] == pytest.approx(gap["reach"].mean())
+    assert glued["reach_reach_on_liver_protocol"].startswith(
+        f"{np.mean([dice['reach', 'liver_protocol', s] for s in (0, 1)]):.3f}")
+    assert glued["reach_lever"].startswith(f"{lever.mean():+.3f}")
+    with pytest.raises(ValueError, match="no phantom family named"):
+        domain_shift.run_domain_shift(settings, tmp_path, trains=("classic", "reach"))
 
 
 def test_the_experiment_trains_on_phantoms_only(tmp_path):

@@ -5,6 +5,7 @@ none of it moves the anatomy or the label."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -55,7 +56,10 @@ def test_smoke_keeps_the_classic_phantoms_and_the_book_uses_the_mixture():
     assert profile("smoke").phantoms == PhantomConfig.classic()
     assert profile("paper").phantoms == PhantomConfig()
     # demo: the same mixture scanned at a 128 matrix (the lesion view resolves its lesions)
-    assert profile("demo").phantoms == PhantomConfig(matrix=128)
+    # and with any reach along z (the domain-shift chapter's reach lever)
+    from liverseg.experiments.domain_shift import REACH
+
+    assert profile("demo").phantoms == dataclasses.replace(REACH, matrix=128)
     assert set(TISSUE_HU) == set(PHANTOM_PHASES) == set(MIXTURE.phases)
     order = list(TISSUE_HU["portal_venous"])
     assert all(list(table) == order for table in TISSUE_HU.values())  # one HU draw per tissue, same order

@@ -88,12 +88,31 @@ HARDER = dataclasses.replace(
 APPEARANCE = dataclasses.replace(
     PhantomConfig(), appearance="randomized", liver_perfusion_hu=(0.0, 40.0), appearance_draws=19,
 )
+#: The reach lever (issue 17) as a training family: the mixture scanned from anything between
+#: the liver alone and the whole abdomen along z (0–60 mm above the liver's dome, 0–180 mm below
+#: its tip; the mixture's scans reach 15–60 and 50–180 mm: the liver fills at most about two
+#: thirds of their slices).
+REACH = dataclasses.replace(
+    PhantomConfig(), scan_above_liver_mm=(0.0, 60.0), scan_below_liver_mm=(0.0, 180.0),
+)
+#: The liver-protocol test family: the mixture's scanner, but each scan reaching 0–10 mm above
+#: the liver and 0–15 mm below it, so the liver fills the coronal and sagittal slices from top
+#: to bottom (as in the real scan of REAL_CT.md: 119 slices of 1.6 mm, a 1.9 L liver).
+LIVER_PROTOCOL = dataclasses.replace(
+    PhantomConfig(), scan_above_liver_mm=(0.0, 10.0), scan_below_liver_mm=(0.0, 15.0),
+)
+#: the reach experiment (:func:`run_reach`): trained on the mixture and on :data:`REACH`,
+#: tested on the mixture's scans and on :data:`LIVER_PROTOCOL`'s, along the coronal plane,
+#: where the reach changes what a slice shows (an axial slice is the same slice either way)
+REACH_TRAIN = ("randomized", "reach")
+REACH_TEST = ("randomized", "liver_protocol")
 TRAIN_FAMILIES = ("classic", "randomized", "appearance")
 TEST_FAMILIES = ("classic", "shifted", "harder")
 NETWORKS = ("localizer", "cascade")
 LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
           "shifted": "shifted phantoms", "harder": "harder phantoms",
-          "appearance": "phantoms of randomized appearance"}
+          "appearance": "phantoms of randomized appearance",
+          "reach": "phantoms of any reach along z", "liver_protocol": "liver-protocol scans"}
 #: The knobs :func:`families_table` shows: the acquisition knobs the shift moves, then the
 #: shape knobs of :data:`SHAPE_SHIFT`.
 TABLE_KNOBS = ("phases", "phase_weights", "noise_hu", "noise_correlation_mm", "slice_profile",
@@ -110,6 +129,13 @@ def families(shifted: PhantomConfig = SHIFTED, randomized: PhantomConfig | None 
     return {"classic": PhantomConfig.classic(),
             "randomized": PhantomConfig() if randomized is None else randomized,
             "appearance": appearance, "shifted": shifted, "harder": harder}
+
+
+def reach_families(randomized: PhantomConfig | None = None) -> dict[str, PhantomConfig]:
+    """The families of the reach experiment by name: ``randomized`` (the mixture),
+    ``reach`` (:data:`REACH`) and ``liver_protocol`` (:data:`LIVER_PROTOCOL`)."""
+    return {"randomized": PhantomConfig() if randomized is None else randomized,
+            "reach": REACH, "liver_protocol": LIVER_PROTOCOL}
 
 
 def cell(train: str, test: str) -> str:
@@ -258,7 +284,10 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
                      randomized: PhantomConfig | None = None, harder: PhantomConfig = HARDER,
                      appearance: PhantomConfig = APPEARANCE, seeds: Sequence[int] | None = None,
                      plane: str | None = None, structure: str = "liver",
-                     networks: str = "cascade", progress: bool = True) -> Comparison:
+                     networks: str = "cascade", progress: bool = True,
+                     phantoms: Mapping[str, PhantomConfig] | None = None,
+                     trains: Sequence[str] = TRAIN_FAMILIES,
+                     tests: Sequence[str] = TEST_FAMILIES) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
     Returns a :class:`~liverseg.train.store.Comparison` whose variants are the nine
@@ -268,30 +297,38 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
     ``settings`` must be a synthetic profile; ``settings.phantoms`` is not used (the families
     are :func:`families`). ``networks``: ``"cascade"`` (localizer, priors and tuner, scored by
     the tuner's mask) or ``"localizer"`` (the localization network alone, scored by its own
-    mask: no priors, no tuner; a third of the training time).
+    mask: no priors, no tuner; a third of the training time). ``phantoms`` (default
+    :func:`families` of the four families given) names the families that ``trains`` and
+    ``tests`` pick; the first training family's test slices are its own, every other test
+    family rescans those patients.
 
     Raises:
-        ValueError: ``settings.dataset`` is not ``"synthetic"``; unknown ``networks``.
+        ValueError: ``settings.dataset`` is not ``"synthetic"``; unknown ``networks``; a
+            family that ``phantoms`` does not name.
     """
     if networks not in NETWORKS:
         raise ValueError(f"networks must be one of {NETWORKS}, got {networks!r}")
     if settings.dataset != "synthetic":
         raise ValueError("the domain-shift experiment trains on phantoms: synthetic settings only")
     started = time.perf_counter()
-    found = families(shifted, randomized, harder, appearance)
+    found = dict(families(shifted, randomized, harder, appearance) if phantoms is None
+                 else phantoms)
+    unknown = [name for name in (*trains, *tests) if name not in found]
+    if unknown:
+        raise ValueError(f"no phantom family named {unknown}; the families are {list(found)}")
     seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
     data = {name: family_data(settings, store, found[name], plane=plane, structure=structure,
-                              progress=progress) for name in TRAIN_FAMILIES}
-    reference = data["classic"]
+                              progress=progress) for name in trains}
+    reference = data[trains[0]]
     for name, other in data.items():
         if other.split.test != reference.split.test:
             raise ValueError(f"the {name} phantoms split into other test patients")
-    tests = {name: rescanned_test(reference, settings, store, found[name])
-             if name != "classic" else reference.test for name in TEST_FAMILIES}
-    runs = score_families(settings, store, data, tests, seeds, structure, progress, found,
+    test_slices = {name: rescanned_test(reference, settings, store, found[name])
+                   if name != trains[0] else reference.test for name in tests}
+    runs = score_families(settings, store, data, test_slices, seeds, structure, progress, found,
                           networks)
     variants = {cell(train, test): {"train": train, "test": test, "networks": networks}
-                for train in TRAIN_FAMILIES for test in TEST_FAMILIES}
+                for train in trains for test in tests}
     return Comparison(
         experiment="domain_shift", plane=reference.plane, structure=reference.structure,
         seeds=seeds, variants=variants, runs=runs, split=reference.split._asdict(),
@@ -333,6 +370,34 @@ def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data
                              "own_family": own["test_mean"], **run})
             del trained
     return runs
+
+
+def run_reach(settings: Profile, store: str | Path, *, plane: str = "coronal",
+              seeds: Sequence[int] | None = None, networks: str = "localizer",
+              randomized: PhantomConfig | None = None, progress: bool = True) -> Comparison:
+    """The reach experiment: :func:`run_domain_shift` of :data:`REACH_TRAIN` ×
+    :data:`REACH_TEST` (:func:`reach_families`) along ``plane``."""
+    return run_domain_shift(settings, store, seeds=seeds, plane=plane, networks=networks,
+                            progress=progress, phantoms=reach_families(randomized),
+                            trains=REACH_TRAIN, tests=REACH_TEST)
+
+
+def summarize_reach(comparison: Comparison) -> tuple[dict, dict]:
+    """The reach section's numbers on Dice, as ``(glued, saved)``: ``reach_{cell}`` (mean ±
+    sd over seeds), ``reach_gap_{train}`` (mixture's scans − liver-protocol scans, signed) and
+    ``reach_lever`` (gap(randomized) − gap(reach), paired by seed, with its verdict: positive
+    means the wider reach closes the gap); ``saved`` keeps the gaps and the lever."""
+    from liverseg.experiments.tables import describe_difference, mean_sd
+
+    summary = comparison.summary()
+    gap = gaps(comparison, REACH_TEST[0], REACH_TEST[1])
+    gap_summary = gap.summary()
+    lever = gap.difference(*REACH_TRAIN)
+    glued = {f"reach_{name}": mean_sd(summary[name]["dice"]) for name in comparison.variants}
+    glued.update({f"reach_gap_{train}": mean_sd(gap_summary[train]["dice"], signed=True)
+                  for train in gap.variants})
+    glued["reach_lever"] = describe_difference(lever)
+    return glued, {"gaps": gap_summary, "lever": lever}
 
 
 def real_scans(settings: Profile, real: Profile, store: str | Path, data_dir, *,
