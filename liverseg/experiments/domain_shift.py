@@ -97,7 +97,8 @@ REACH = dataclasses.replace(
 )
 #: The liver-protocol test family: the mixture's scanner, but each scan reaching 0–10 mm above
 #: the liver and 0–15 mm below it, so the liver fills the coronal and sagittal slices from top
-#: to bottom (as in the real scan of REAL_CT.md: 119 slices of 1.6 mm, a 1.9 L liver).
+#: to bottom (as in the real scan of the project's real-CT check: 119 slices of 1.6 mm around a
+#: 1.9 L liver).
 LIVER_PROTOCOL = dataclasses.replace(
     PhantomConfig(), scan_above_liver_mm=(0.0, 10.0), scan_below_liver_mm=(0.0, 15.0),
 )
@@ -290,7 +291,7 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
                      tests: Sequence[str] = TEST_FAMILIES) -> Comparison:
     """Train the network(s) on each training family for each seed and score it on each test family.
 
-    Returns a :class:`~liverseg.train.store.Comparison` whose variants are the nine
+    Returns a :class:`~liverseg.train.store.Comparison` whose variants are the
     cells ``cell(train, test)`` (each run: ``seed``, ``test_cases``, ``test_mean``,
     ``collapsed``, ``train``, ``test``); each run also keeps, as ``own_family``, the network's
     ``test_mean`` on its own family's test phantoms (what ``train_networks`` scores).
