@@ -304,3 +304,41 @@ def test_a_localizer_is_trained_once_and_scored_on_other_slices_through_the_cach
     monkeypatch.setattr(keras.Model, "fit", no_training)
     again = domain_shift.train_localizer(data, settings, tmp_path, progress=False)
     assert domain_shift.score_on(again, shifted, settings, cache=cache) == run
+
+
+def test_a_cascade_is_scored_with_the_share_of_the_liver_inside_its_prior(tmp_path, monkeypatch):
+    import liverseg.predict
+
+    # two patients of four slices; the liver is the left half of patient a's slices and the
+    # whole of patient b's second slice; the prior is the left quarter of every slice
+    size = 8
+    reference = np.zeros((8, size, size), np.uint8)
+    reference[:4, :, : size // 2] = 1
+    reference[5] = 1
+    prior = np.zeros((8, size, size), np.float32)
+    prior[:, :, : size // 4] = 1
+    test = types.SimpleNamespace(images=np.zeros((8, size, size), np.float32), hu=None,
+                                 case_ids=np.array(["a"] * 4 + ["b"] * 4),
+                                 target=lambda structure: reference.astype(np.float32))
+    monkeypatch.setattr(liverseg.predict, "predict_priors", lambda *args, **kwargs: prior)
+    monkeypatch.setattr(liverseg.predict, "predict_tuned",
+                        lambda model, images, priors, batch: priors)  # marks its prior
+    cascade = types.SimpleNamespace(front=types.SimpleNamespace(
+        localizer=types.SimpleNamespace(model=None)), model=None)
+    cache = tmp_path / "scores.json"
+    run = domain_shift.score_on(cascade, test, tiny_settings(), cache=cache)
+    coverage = {case["case"]: case["prior_coverage"] for case in run["test_cases"]}
+    assert coverage == {"a": pytest.approx(0.5), "b": pytest.approx(0.25)}
+    assert run["prior_coverage"] == pytest.approx(0.375)
+    # a patient without liver has no coverage and does not count in the mean
+    reference[5] = 0
+    run = domain_shift.score_on(cascade, test, tiny_settings())
+    assert [c["prior_coverage"] for c in run["test_cases"]] == [pytest.approx(0.5), None]
+    assert run["prior_coverage"] == pytest.approx(0.5)
+    # read back from the cache as it was written
+    assert json.loads(cache.read_text())["prior_coverage"] == pytest.approx(0.375)
+    # a localizer alone has no prior to cover anything
+    monkeypatch.setattr(liverseg.predict, "predict_probability",
+                        lambda model, images, batch: prior)
+    alone = domain_shift.TrainedLocalizer(types.SimpleNamespace(model=None), tmp_path)
+    assert "prior_coverage" not in domain_shift.score_on(alone, test, tiny_settings())

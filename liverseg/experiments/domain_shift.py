@@ -259,8 +259,11 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
     priors (Grad-CAM + CRF, :func:`liverseg.predict.predict_priors`) and its tuner's mask at
     0.5; a :class:`TrainedLocalizer` by its own probability at 0.5. Then
     :func:`~liverseg.train.store.per_case_run` per patient (``test_cases``,
-    ``test_mean``, ``collapsed``: by ``experiments.collapse_dice``, also of a run read back).
-    ``cache``: a JSON file read back when it exists, else written."""
+    ``test_mean``, ``collapsed``: by ``experiments.collapse_dice``, also of a run read back);
+    a cascade's run also gives each patient's ``prior_coverage`` (the share of its reference
+    voxels inside the ROI prior; ``None`` without any) and their mean over the patients with
+    the structure, ``prior_coverage`` (a prior that leaves part of the liver outside caps the
+    tuner). ``cache``: a JSON file read back when it exists, else written."""
     if cache is not None and Path(cache).is_file():
         run = json.loads(Path(cache).read_text())
         return {**run, "collapsed": collapsed(run["test_cases"],
@@ -274,8 +277,11 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
         priors = predict_priors(trained.front.localizer.model, test.images, test.hu,
                                 settings.prior, batch)
         probability = predict_tuned(trained.model, test.images, priors, batch)
-    run = per_case_run(probability > settings.inference.threshold, test.target(structure),
-                       test.case_ids, settings.experiments.collapse_dice)
+    reference = test.target(structure)
+    run = per_case_run(probability > settings.inference.threshold, reference, test.case_ids,
+                       settings.experiments.collapse_dice)
+    if not isinstance(trained, TrainedLocalizer):
+        run = with_prior_coverage(run, priors, reference, test.case_ids)
     if cache is not None:
         atomic_write_text(Path(cache), json.dumps(run, indent=1))
     return run
@@ -334,6 +340,23 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
         experiment="domain_shift", plane=reference.plane, structure=reference.structure,
         seeds=seeds, variants=variants, runs=runs, split=reference.split._asdict(),
         settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1))
+
+
+def with_prior_coverage(run: dict, priors: np.ndarray, reference: np.ndarray,
+                        case_ids: np.ndarray) -> dict:
+    """``run`` (:func:`~liverseg.train.store.per_case_run` of the same slices) with each
+    patient's ``prior_coverage`` — |reference ∩ prior| / |reference| over its slices,
+    ``None`` where it has no reference voxel — and their mean, ``prior_coverage`` (``None``
+    when no patient has one)."""
+    inside, ids = (np.asarray(priors) > 0.5) & (np.asarray(reference) > 0.5), np.asarray(case_ids)
+    cases = []
+    for case in run["test_cases"]:
+        mine = ids == case["case"]
+        total = int((np.asarray(reference)[mine] > 0.5).sum())
+        cases.append({**case, "prior_coverage": int(inside[mine].sum()) / total if total else None})
+    shares = [c["prior_coverage"] for c in cases if c["prior_coverage"] is not None]
+    return {**run, "test_cases": cases,
+            "prior_coverage": float(np.mean(shares)) if shares else None}
 
 
 def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data],
