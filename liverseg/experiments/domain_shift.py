@@ -348,11 +348,12 @@ def with_prior_coverage(run: dict, priors: np.ndarray, reference: np.ndarray,
     patient's ``prior_coverage`` — |reference ∩ prior| / |reference| over its slices,
     ``None`` where it has no reference voxel — and their mean, ``prior_coverage`` (``None``
     when no patient has one)."""
-    inside, ids = (np.asarray(priors) > 0.5) & (np.asarray(reference) > 0.5), np.asarray(case_ids)
+    liver, ids = np.asarray(reference) > 0.5, np.asarray(case_ids)
+    inside = liver & (np.asarray(priors) > 0.5)
     cases = []
     for case in run["test_cases"]:
         mine = ids == case["case"]
-        total = int((np.asarray(reference)[mine] > 0.5).sum())
+        total = int(liver[mine].sum())
         cases.append({**case, "prior_coverage": int(inside[mine].sum()) / total if total else None})
     shares = [c["prior_coverage"] for c in cases if c["prior_coverage"] is not None]
     return {**run, "test_cases": cases,
