@@ -177,6 +177,28 @@ def test_noise_level_and_grain_are_measured_in_the_air(sigma, length):
     assert lag1 == pytest.approx(_lag1(length / phantom.acquisition.spacing[2]), abs=0.08)
 
 
+def test_a_coarse_matrix_carries_the_noise_of_a_clinical_matrix_averaged_down():
+    # noise_hu describes a 512² reconstruction; a 128² phantom of the same field is that scan
+    # averaged over 4 × 4 pixels: a quarter of the noise, the patient and label unchanged
+    def air_noise(config):
+        phantom = make_phantom(3, shape=(2, 128, 128), lesions=0, config=config)
+        air = ndimage.binary_erosion(phantom.tissues == Tissue.AIR, np.ones((1, 3, 3)), iterations=2)
+        values = phantom.case.image.array[air]
+        return phantom, 1.4826 * np.median(np.abs(values - np.median(values)))
+
+    common = dict(noise_hu=(24.0, 24.0), streak_probability=0.0, metal_probability=0.0)
+    own, own_noise = air_noise(PhantomConfig(**common))
+    clinical, clinical_noise = air_noise(PhantomConfig(**common, noise_matrix=512))
+    assert (own.noise_hu, clinical.noise_hu) == (24.0, 6.0)
+    assert own_noise == pytest.approx(24.0, rel=0.1)
+    assert clinical_noise == pytest.approx(6.0, rel=0.15)
+    np.testing.assert_array_equal(own.case.label, clinical.case.label)
+    assert PhantomConfig(noise_matrix=None).key() == PhantomConfig().key()  # folders keep their names
+    assert PhantomConfig(noise_matrix=512).key() != PhantomConfig().key()
+    with pytest.raises(ValueError, match="noise_matrix"):
+        PhantomConfig(noise_matrix=4)
+
+
 def test_slice_profile_blurs_along_z_by_the_slice_thickness():
     common = dict(noise_hu=(0.0, 0.0), slice_thickness_mm=(5.0,), streak_probability=0.0, metal_probability=0.0)
     phantoms = {profile_: make_phantom(2, shape=(24, 48, 48), spacing=(1.0, 6.0, 6.0), lesions=0,

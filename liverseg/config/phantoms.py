@@ -15,7 +15,7 @@ _RANGE = Pair(at_least=0)  # a (low, high) range of values >= 0
 _SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
 #: settings added after slice folders were first named, with the value every scan had before
 _KEYED_SINCE = {"appearance_draws": 0, "slices": None, "scan_above_liver_mm": (15.0, 60.0),
-                "scan_below_liver_mm": (50.0, 180.0)}
+                "scan_below_liver_mm": (50.0, 180.0), "noise_matrix": None}
 
 
 @dataclass
@@ -64,6 +64,11 @@ class PhantomConfig(Section):
     (``None``: half the profile's ``image_size``) — the body's height is fixed in millimetres,
     so more slices are thinner ones, and a small lesion is no longer averaged away into the
     one 10–13 mm slice it shares with liver (the profile's 32 slices for a 64 input).
+    ``noise_matrix``: the in-plane matrix whose pixel ``noise_hu`` describes (``None``: the
+    phantom's own pixel, whatever its size). A scanner reconstructs a 512² matrix; a phantom of
+    ``matrix`` 128 stands for that scan averaged over 4 × 4 pixels, whose noise is a quarter:
+    the phantom's pixel noise is ``noise_hu × matrix / noise_matrix``. Without it a coarse
+    phantom carries a 0.7 mm pixel's noise on a 3 mm pixel, and its small lesions drown in it.
 
     Appearance beyond realism (issue 17, after SynthSeg; :mod:`liverseg.datasets.synthetic.appearance`,
     from random streams of its own, so it never moves the anatomy, the lesions or the label).
@@ -146,6 +151,7 @@ class PhantomConfig(Section):
     # the scan's matrix (issue 16, "lesions that are found")
     matrix: Optional[int] = setting(None, whole=True, at_least=8, optional=True)
     slices: Optional[int] = setting(None, whole=True, at_least=4, optional=True)
+    noise_matrix: Optional[int] = setting(None, whole=True, at_least=8, optional=True)
     # appearance beyond realism (issue 17; :mod:`liverseg.datasets.synthetic.appearance`)
     appearance: str = setting("realistic", choices=APPEARANCE_MODES)
     appearance_tissue_hu: tuple[float, float] = setting((-100.0, 200.0),

@@ -25,7 +25,8 @@ from .lesions import Lesion, lesion_count, place_lesions
 from .liver import liver
 from .render import Scan, paint
 from .scanner import (
-    Metal, Streaks, add_artefacts, draw_metal, draw_phase, draw_streaks, noise_grain, slice_sigma,
+    Metal, Streaks, add_artefacts, draw_metal, draw_phase, draw_streaks, noise_grain, pixel_noise,
+    slice_sigma,
 )
 from .shapes import SmoothField
 from .tissues import LIVER_TISSUES, TISSUE_HU, Tissue
@@ -135,7 +136,7 @@ def make_phantom(
     grid = acquisition.grid()
     tissues, shading = paint(grid, layers + lesion_layers)
     noise_rng = np.random.default_rng(noise_seed)
-    noise_hu = noise_rng.uniform(*config.noise_hu)
+    noise_hu = pixel_noise(noise_rng.uniform(*config.noise_hu), config, acquisition)
     correlation_mm, grain = noise_grain(np.random.default_rng(grain_seed), config, acquisition.spacing)
     streaks = draw_streaks(np.random.default_rng(streak_seed), config, frame)
     metal = draw_metal(np.random.default_rng(metal_seed), config, frame, tissues, grid)

@@ -7,7 +7,8 @@ patient nor the other draws:
 
 - noise: white Gaussian noise filtered in-plane by a Gaussian of the drawn correlation length
   (mm, turned into voxels by the spacing) and rescaled to the drawn sigma
-  (:func:`.render.unit_noise`); successive slices are uncorrelated, as non-overlapping
+  (:func:`.render.unit_noise`), or to the sigma of a clinical matrix averaged to the phantom's
+  (:func:`pixel_noise`); successive slices are uncorrelated, as non-overlapping
   reconstructions are;
 - slice profile (partial volume along z): a Gaussian whose FWHM is the drawn slice thickness;
 - beam-hardening streaks: a few thin straight bands through the vertebral body, mostly dark,
@@ -57,6 +58,15 @@ def noise_grain(rng: np.random.Generator, config: PhantomConfig, spacing) -> tup
         return CLASSIC_GRAIN_VOXELS * sy, (0.0, CLASSIC_GRAIN_VOXELS, CLASSIC_GRAIN_VOXELS)
     length = float(rng.uniform(*config.noise_correlation_mm))
     return length, (0.0, length / sy, length / sx)
+
+
+def pixel_noise(noise_hu: float, config: PhantomConfig, acquisition: Acquisition) -> float:
+    """The noise sd (HU) of one of the phantom's pixels for a drawn ``noise_hu``: the same with
+    ``config.noise_matrix`` unset, else that of a ``noise_matrix`` scan averaged (or split) to the
+    phantom's in-plane matrix, ``noise_hu × matrix / noise_matrix``."""
+    if config.noise_matrix is None:
+        return noise_hu
+    return noise_hu * acquisition.shape[2] / config.noise_matrix
 
 
 def slice_sigma(config: PhantomConfig, acquisition: Acquisition) -> float:
