@@ -137,6 +137,22 @@ def test_a_negative_gap_is_glued_with_its_sign():
     assert glued["gap_randomized"] == "-0.100 ± 0.071"  # 0.85 − 0.9, 0.75 − 0.9
 
 
+def test_the_2x2_table_of_cascades_adds_the_liver_inside_their_priors():
+    comparison = _domain_shift_comparison()
+    plain = domain_shift.table_2x2(comparison)
+    assert "ROI prior" not in plain and "prior_coverage" not in comparison.summary()["classic_on_classic"]
+    for run in comparison.runs:  # cascades: the share of the liver inside each run's prior
+        run["prior_coverage"] = {"classic": 0.9, "shifted": 0.7, "harder": 0.5}[run["test"]] + 0.02 * run["seed"]
+    lines = domain_shift.table_2x2(comparison).splitlines()
+    assert lines[:len(plain.splitlines())] == plain.splitlines()
+    coverage = lines[len(plain.splitlines()) + 1:]
+    assert coverage[0].startswith("| liver inside the ROI prior, trained on | tested on classic")
+    assert coverage[3] == "| randomized phantoms | 0.910 ± 0.014 | 0.710 ± 0.014 | 0.510 ± 0.014 |"
+    # a comparison where one run has no coverage (a localizer's) shows none
+    del comparison.runs[0]["prior_coverage"]
+    assert domain_shift.table_2x2(comparison) == plain
+
+
 # -- self-training ------------------------------------------------------------------------
 
 def test_the_unlabelled_variant_adds_phantoms_or_hides_half_the_patients():

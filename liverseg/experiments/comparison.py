@@ -51,7 +51,9 @@ class Comparison:
 
     def summary(self) -> dict[str, dict]:
         """Per variant and metric: the mean ± sd over seeds of the per-seed mean over test
-        patients, and the share of seeds whose tuner collapsed to (almost) nothing."""
+        patients, the share of seeds whose tuner collapsed to (almost) nothing, and, where
+        every run measured it (a cascade's, :mod:`~liverseg.experiments.domain_shift`), the
+        share of the structure inside the ROI prior (``prior_coverage``)."""
         table = {}
         for name in self.variants:
             runs = self.runs_of(name)
@@ -59,6 +61,9 @@ class Comparison:
             row["val_dice"] = spread([run["val"]["dice"] for run in runs if run.get("val")])
             row["collapse_rate"] = float(np.mean([run["collapsed"] for run in runs]))
             row["seeds"] = len(runs)
+            coverage = [run.get("prior_coverage") for run in runs]
+            if runs and None not in coverage:
+                row["prior_coverage"] = spread(coverage)
             table[name] = row
         return table
 

@@ -539,7 +539,9 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
 
 def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
     """A Markdown table: training family × test family, ``metric`` mean ± sd over seeds, and
-    each training family's gap from its first test family (classic) to each other one."""
+    each training family's gap from its first test family (classic) to each other one; for
+    cascades, a second table of the share of the liver inside the ROI prior (the tuner never
+    looks outside it)."""
     from liverseg.experiments.tables import mean_sd
 
     summary = comparison.summary()
@@ -553,6 +555,13 @@ def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
         cells = [mean_sd(summary[cell(train, test)][metric]) for test in tests]
         cells += [mean_sd(gap[test][train][metric]) for test in tests[1:]]
         lines.append(f"| {LABELS.get(train, train)} | " + " | ".join(cells) + " |")
+    if all("prior_coverage" in row for row in summary.values()):
+        lines += ["", "| liver inside the ROI prior, trained on | "
+                  + " | ".join(f"tested on {LABELS.get(t, t)}" for t in tests) + " |",
+                  "|---|" + "---|" * len(tests)]
+        lines += [f"| {LABELS.get(train, train)} | " + " | ".join(
+            mean_sd(summary[cell(train, test)]["prior_coverage"]) for test in tests) + " |"
+            for train in trains]
     return "\n".join(lines)
 
 
