@@ -62,6 +62,14 @@ def test_the_phantom_settings_are_the_profile_on_phantoms_without_self_training(
     assert base == domain_shift.phantom_settings(smoke.for_dataset("synthetic"))
 
 
+def test_the_domain_shift_chapter_trains_localizers_under_smoke_and_cascades_under_demo():
+    assert config.profile("smoke").experiments.shift_networks == "localizer"
+    assert config.profile("demo").experiments.shift_networks == "cascade"
+    with pytest.raises(config.SettingError, match="shift_networks"):
+        config.profile("smoke").replace(**{"experiments.shift_networks": "tuner"})
+    assert domain_shift.NETWORKS == config.SHIFT_NETWORKS
+
+
 def test_cell_labels_name_each_training_and_test_family():
     labels = domain_shift.cell_labels()
     assert list(labels)[:3] == ["classic_on_classic", "classic_on_shifted", "classic_on_harder"]
@@ -151,6 +159,11 @@ def test_the_2x2_table_of_cascades_adds_the_liver_inside_their_priors():
     # a comparison where one run has no coverage (a localizer's) shows none
     del comparison.runs[0]["prior_coverage"]
     assert domain_shift.table_2x2(comparison) == plain
+    for run in comparison.runs:  # every run gives the predicted over the reference volume
+        run["volume_ratio"] = 0.8 if run["test"] == "classic" else 0.6
+    volume = domain_shift.table_2x2(comparison).splitlines()[len(plain.splitlines()) + 1:]
+    assert volume[0].startswith("| predicted / reference liver volume, trained on |")
+    assert volume[2] == "| classic phantoms | 0.800 ± 0.000 | 0.600 ± 0.000 | 0.600 ± 0.000 |"
 
 
 # -- self-training ------------------------------------------------------------------------

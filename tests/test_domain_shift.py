@@ -330,6 +330,10 @@ def test_a_cascade_is_scored_with_the_share_of_the_liver_inside_its_prior(tmp_pa
     coverage = {case["case"]: case["prior_coverage"] for case in run["test_cases"]}
     assert coverage == {"a": pytest.approx(0.5), "b": pytest.approx(0.25)}
     assert run["prior_coverage"] == pytest.approx(0.375)
+    # the tuner marks its prior: a quarter of each slice against half of a's, all of b's one
+    volume = {case["case"]: case["volume_ratio"] for case in run["test_cases"]}
+    assert volume == {"a": pytest.approx(0.5), "b": pytest.approx(1.0)}
+    assert run["volume_ratio"] == pytest.approx(0.75)
     # a patient without liver has no coverage and does not count in the mean
     reference[5] = 0
     run = domain_shift.score_on(cascade, test, tiny_settings())
@@ -341,4 +345,5 @@ def test_a_cascade_is_scored_with_the_share_of_the_liver_inside_its_prior(tmp_pa
     monkeypatch.setattr(liverseg.predict, "predict_probability",
                         lambda model, images, batch: prior)
     alone = domain_shift.TrainedLocalizer(types.SimpleNamespace(model=None), tmp_path)
-    assert "prior_coverage" not in domain_shift.score_on(alone, test, tiny_settings())
+    scored = domain_shift.score_on(alone, test, tiny_settings())
+    assert "prior_coverage" not in scored and scored["volume_ratio"] == pytest.approx(0.5)

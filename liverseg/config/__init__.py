@@ -19,7 +19,8 @@ import importlib
 from liverseg.config._base import (APPEARANCE_MODES, COMBINATIONS, DATASETS, DICE_REDUCTIONS,
                                    FUSIONS, LESION_VIEWS, LOSS_SCHEMES, OPTIMIZERS,
                                    PATCH_ARRANGEMENTS, PHANTOM_PHASES, PRECISIONS, PRIOR_MODES,
-                                   RESIDUAL_MERGES, SLICE_PROFILES, STRUCTURES, UPSAMPLINGS)
+                                   RESIDUAL_MERGES, SHIFT_NETWORKS, SLICE_PROFILES, STRUCTURES,
+                                   UPSAMPLINGS)
 from liverseg.config.phantoms import PhantomConfig
 from liverseg.config.stages import EXECUTION_ONLY, KEYED_STAGES, STAGES, stage_tree
 from liverseg.datasets.planes import PLANES

@@ -39,6 +39,7 @@ LOSS_SCHEMES = ("paper", "paper_reversed", "uniform", "final_only")  # liverseg.
 COMBINATIONS = ("mean", "product")  # as liverseg.prior
 STRUCTURES = ("liver", "lesion")
 PRIOR_MODES = ("bbox", "boxes", "mask")  # as liverseg.prior
+SHIFT_NETWORKS = ("localizer", "cascade")  # liverseg.experiments.domain_shift.NETWORKS
 
 
 class _Refused(Exception):

@@ -18,6 +18,11 @@ from liverseg import __version__
 from liverseg.io.atomic import atomic_write_text
 from liverseg.train.scores import METRICS
 
+#: run-level measures some comparisons add (:mod:`~liverseg.experiments.domain_shift`): the
+#: share of the structure inside a cascade's ROI prior, and the predicted volume over the
+#: reference's, each a mean over the test patients that have the structure
+RUN_MEASURES = ("prior_coverage", "volume_ratio")
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -51,9 +56,8 @@ class Comparison:
 
     def summary(self) -> dict[str, dict]:
         """Per variant and metric: the mean ± sd over seeds of the per-seed mean over test
-        patients, the share of seeds whose tuner collapsed to (almost) nothing, and, where
-        every run measured it (a cascade's, :mod:`~liverseg.experiments.domain_shift`), the
-        share of the structure inside the ROI prior (``prior_coverage``)."""
+        patients, the share of seeds whose tuner collapsed to (almost) nothing, and each of
+        :data:`RUN_MEASURES` that every run of the variant measured."""
         table = {}
         for name in self.variants:
             runs = self.runs_of(name)
@@ -61,9 +65,10 @@ class Comparison:
             row["val_dice"] = spread([run["val"]["dice"] for run in runs if run.get("val")])
             row["collapse_rate"] = float(np.mean([run["collapsed"] for run in runs]))
             row["seeds"] = len(runs)
-            coverage = [run.get("prior_coverage") for run in runs]
-            if runs and None not in coverage:
-                row["prior_coverage"] = spread(coverage)
+            for extra in RUN_MEASURES:
+                values = [run.get(extra) for run in runs]
+                if runs and None not in values:
+                    row[extra] = spread(values)
             table[name] = row
         return table
 

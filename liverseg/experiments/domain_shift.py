@@ -45,7 +45,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from liverseg.config import PhantomConfig, Profile
+from liverseg.config import SHIFT_NETWORKS, PhantomConfig, Profile
 from liverseg.datasets.split import Split
 from liverseg.errors import InvalidDataError
 from liverseg.experiments.comparison import METRICS, Comparison
@@ -109,7 +109,7 @@ REACH_TRAIN = ("randomized", "reach")
 REACH_TEST = ("randomized", "liver_protocol")
 TRAIN_FAMILIES = ("classic", "randomized", "appearance")
 TEST_FAMILIES = ("classic", "shifted", "harder")
-NETWORKS = ("localizer", "cascade")
+NETWORKS = SHIFT_NETWORKS
 LABELS = {"classic": "classic phantoms", "randomized": "randomized phantoms",
           "shifted": "shifted phantoms", "harder": "harder phantoms",
           "appearance": "phantoms of randomized appearance",
@@ -263,7 +263,9 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
     a cascade's run also gives each patient's ``prior_coverage`` (the share of its reference
     voxels inside the ROI prior; ``None`` without any) and their mean over the patients with
     the structure, ``prior_coverage`` (a prior that leaves part of the liver outside caps the
-    tuner). ``cache``: a JSON file read back when it exists, else written."""
+    tuner); every run gives ``volume_ratio`` the same way (:func:`with_volume_ratio`: a network
+    that shrinks the liver it does not recognise shows it here before its Dice does).
+    ``cache``: a JSON file read back when it exists, else written."""
     if cache is not None and Path(cache).is_file():
         run = json.loads(Path(cache).read_text())
         return {**run, "collapsed": collapsed(run["test_cases"],
@@ -280,6 +282,8 @@ def score_on(trained: Trained | TrainedLocalizer, test: SliceSet, settings: Prof
     reference = test.target(structure)
     run = per_case_run(probability > settings.inference.threshold, reference, test.case_ids,
                        settings.experiments.collapse_dice)
+    run = with_volume_ratio(run, probability > settings.inference.threshold, reference,
+                            test.case_ids)
     if not isinstance(trained, TrainedLocalizer):
         run = with_prior_coverage(run, priors, reference, test.case_ids)
     if cache is not None:
@@ -342,22 +346,37 @@ def run_domain_shift(settings: Profile, store: str | Path, *, shifted: PhantomCo
         settings=settings.to_dict(), seconds=round(time.perf_counter() - started, 1))
 
 
+def with_volume_ratio(run: dict, predicted: np.ndarray, reference: np.ndarray,
+                      case_ids: np.ndarray) -> dict:
+    """``run`` (:func:`~liverseg.train.store.per_case_run` of the same slices) with each
+    patient's ``volume_ratio`` — predicted voxels over reference voxels, ``None`` where it has
+    no reference voxel — and their mean, ``volume_ratio`` (``None`` when no patient has one)."""
+    return _per_case_share(run, "volume_ratio", np.asarray(predicted) > 0.5,
+                           np.asarray(reference) > 0.5, case_ids)
+
+
+def _per_case_share(run: dict, name: str, counted: np.ndarray, reference: np.ndarray,
+                    case_ids: np.ndarray) -> dict:
+    """``run`` with each patient's |counted| / |reference| as ``name`` and their mean."""
+    ids = np.asarray(case_ids)
+    cases = []
+    for case in run["test_cases"]:
+        mine = ids == case["case"]
+        total = int(reference[mine].sum())
+        cases.append({**case, name: int(counted[mine].sum()) / total if total else None})
+    values = [c[name] for c in cases if c[name] is not None]
+    return {**run, "test_cases": cases, name: float(np.mean(values)) if values else None}
+
+
 def with_prior_coverage(run: dict, priors: np.ndarray, reference: np.ndarray,
                         case_ids: np.ndarray) -> dict:
     """``run`` (:func:`~liverseg.train.store.per_case_run` of the same slices) with each
     patient's ``prior_coverage`` — |reference ∩ prior| / |reference| over its slices,
     ``None`` where it has no reference voxel — and their mean, ``prior_coverage`` (``None``
     when no patient has one)."""
-    liver, ids = np.asarray(reference) > 0.5, np.asarray(case_ids)
-    inside = liver & (np.asarray(priors) > 0.5)
-    cases = []
-    for case in run["test_cases"]:
-        mine = ids == case["case"]
-        total = int(liver[mine].sum())
-        cases.append({**case, "prior_coverage": int(inside[mine].sum()) / total if total else None})
-    shares = [c["prior_coverage"] for c in cases if c["prior_coverage"] is not None]
-    return {**run, "test_cases": cases,
-            "prior_coverage": float(np.mean(shares)) if shares else None}
+    liver = np.asarray(reference) > 0.5
+    return _per_case_share(run, "prior_coverage", liver & (np.asarray(priors) > 0.5), liver,
+                           case_ids)
 
 
 def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data],
@@ -537,11 +556,17 @@ def summarize(comparison: Comparison, gap: Comparison | None = None,
     return glued, saved
 
 
+#: the run-level measures :func:`table_2x2` shows where every run has them
+MEASURE_TITLES = {"prior_coverage": "liver inside the ROI prior",
+                  "volume_ratio": "predicted / reference liver volume"}
+
+
 def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
     """A Markdown table: training family × test family, ``metric`` mean ± sd over seeds, and
-    each training family's gap from its first test family (classic) to each other one; for
-    cascades, a second table of the share of the liver inside the ROI prior (the tuner never
-    looks outside it)."""
+    each training family's gap from its first test family (classic) to each other one; then a
+    table of each of :data:`MEASURE_TITLES` every run measured: the predicted over the
+    reference volume, and, for cascades, the share of the liver inside the ROI prior (the
+    tuner never looks outside it)."""
     from liverseg.experiments.tables import mean_sd
 
     summary = comparison.summary()
@@ -555,14 +580,16 @@ def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
         cells = [mean_sd(summary[cell(train, test)][metric]) for test in tests]
         cells += [mean_sd(gap[test][train][metric]) for test in tests[1:]]
         lines.append(f"| {LABELS.get(train, train)} | " + " | ".join(cells) + " |")
-    if all("prior_coverage" in row for row in summary.values()):
-        lines += ["", "| liver inside the ROI prior, trained on | "
-                  + " | ".join(f"tested on {LABELS.get(t, t)}" for t in tests) + " |",
-                  "|---|" + "---|" * len(tests)]
-        lines += [f"| {LABELS.get(train, train)} | " + " | ".join(
-            mean_sd(summary[cell(train, test)]["prior_coverage"]) for test in tests) + " |"
-            for train in trains]
+    for measure, title in MEASURE_TITLES.items():
+        if all(measure in row for row in summary.values()):
+            lines += ["", f"| {title}, trained on | "
+                      + " | ".join(f"tested on {LABELS.get(t, t)}" for t in tests) + " |",
+                      "|---|" + "---|" * len(tests)]
+            lines += [f"| {LABELS.get(train, train)} | " + " | ".join(
+                mean_sd(summary[cell(train, test)][measure]) for test in tests) + " |"
+                for train in trains]
     return "\n".join(lines)
+
 
 
 def real_test_slices(settings: Profile, store: str | Path, data_dir, *,
