@@ -53,6 +53,7 @@ __all__ = [
     "multi_level_targets",
     "multi_level_targets_ops",
     "multi_level_weights",
+    "small_lesion_weights",
     "tuning_losses",
 ]
 
@@ -79,10 +80,26 @@ def _soft_dice_loss(y_true, y_pred, smooth, over="sample"):
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
 
 
+SMALL_WINDOW = 15  # pixels: the window whose lesion share tells a small lesion from a large one
+
+
+def small_lesion_weights(y_true, positive_weight: float, small_weight: float):
+    """The foreground pixels' BCE weight, raised where the foreground is small:
+    ``positive_weight × (1 + small_weight × (1 − d))``, ``d`` the foreground share of the
+    :data:`SMALL_WINDOW`² window around the pixel — about 1 inside a large lesion (its
+    weight stays ``positive_weight``), a few hundredths in a lesion of a few pixels. A batch
+    Dice and a uniform weight let the large lesions, which hold most of the foreground
+    pixels, decide what the network learns; this gives the small ones a say without
+    counting components. ``y_true``: ``(batch, h, w, 1)``."""
+    density = ops.average_pool(y_true, SMALL_WINDOW, strides=1, padding="same")
+    return positive_weight * (1.0 + small_weight * (1.0 - density))
+
+
 def _bce_per_sample(y_true, y_pred, from_logits, positive_weight=1.0):
     # Keras' BCE clips probabilities to [eps, 1 - eps] and averages over the last axis;
-    # the remaining spatial mean makes it Eq. 4 for one image.
-    if positive_weight == 1.0:
+    # the remaining spatial mean makes it Eq. 4 for one image. ``positive_weight``: a number
+    # or a per-pixel tensor shaped as ``y_true``.
+    if not hasattr(positive_weight, "shape") and positive_weight == 1.0:
         pixelwise = keras.losses.binary_crossentropy(y_true, y_pred, from_logits=from_logits)
     else:  # -(w·y·log p + (1 − y)·log(1 − p)), clipped as Keras clips
         p = ops.sigmoid(y_pred) if from_logits else y_pred
@@ -147,6 +164,9 @@ class BceDiceLoss(keras.losses.Loss):
             anywhere" (the book's lesion chapter shows it), a weight of ~10 lets it out.
         dice_over: ``"sample"`` (Eq. 5 for each image, the paper) or ``"batch"`` (one Dice of
             the whole batch, so a slice without foreground does not reward an empty answer).
+        small_weight: raises the foreground weight of small lesions' pixels up to
+            ``1 + small_weight`` times ``positive_weight`` (:func:`small_lesion_weights`);
+            0, the default, leaves it uniform.
     """
 
     def __init__(
@@ -157,6 +177,7 @@ class BceDiceLoss(keras.losses.Loss):
         from_logits: bool = False,
         positive_weight: float = 1.0,
         dice_over: str = "sample",
+        small_weight: float = 0.0,
         reduction="sum_over_batch_size",
         name: str = "bce_dice_loss",
         dtype=None,
@@ -166,6 +187,9 @@ class BceDiceLoss(keras.losses.Loss):
             raise ValueError(f"dice_over must be one of {DICE_REDUCTIONS}, got {dice_over!r}")
         if positive_weight <= 0:
             raise ValueError(f"positive_weight must be > 0, got {positive_weight}")
+        if small_weight < 0:
+            raise ValueError(f"small_weight must be >= 0, got {small_weight}")
+        self.small_weight = float(small_weight)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.smooth = float(smooth)
@@ -175,7 +199,10 @@ class BceDiceLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = _match_rank(y_true, y_pred)
-        bce = _bce_per_sample(y_true, y_pred, self.from_logits, self.positive_weight)
+        weight = self.positive_weight
+        if self.small_weight:
+            weight = small_lesion_weights(y_true, weight, self.small_weight)
+        bce = _bce_per_sample(y_true, y_pred, self.from_logits, weight)
         probabilities = ops.sigmoid(y_pred) if self.from_logits else y_pred
         dice = _soft_dice_loss(y_true, probabilities, self.smooth, self.dice_over)
         return self.alpha * bce + self.beta * dice
@@ -189,6 +216,7 @@ class BceDiceLoss(keras.losses.Loss):
             "from_logits": self.from_logits,
             "positive_weight": self.positive_weight,
             "dice_over": self.dice_over,
+            "small_weight": self.small_weight,
         }
 
 
@@ -227,9 +255,10 @@ def multi_level_losses(
     from_logits: bool = False,
     positive_weight: float = 1.0,
     dice_over: str = "sample",
+    small_weight: float = 0.0,
 ) -> dict[str, BceDiceLoss]:
     """One ``BceDiceLoss`` per output name, for ``model.compile(loss=...)``
-    (``positive_weight``, ``dice_over``: see :class:`BceDiceLoss`).
+    (``positive_weight``, ``dice_over``, ``small_weight``: see :class:`BceDiceLoss`).
 
     Levels whose weights are both zero (``"final_only"``) still get a (zero-weighted) loss so
     that every output of the model has an entry, which all Keras versions accept; it
@@ -238,24 +267,26 @@ def multi_level_losses(
     return {
         name: BceDiceLoss(alpha, beta, smooth=smooth, from_logits=from_logits,
                           positive_weight=positive_weight, dice_over=dice_over,
-                          name=f"{name}_loss")
+                          small_weight=small_weight, name=f"{name}_loss")
         for name, (alpha, beta) in multi_level_weights(n_levels, scheme, normalize).items()
     }
 
 
 def localization_loss(train) -> BceDiceLoss:
     """The localization network's loss for a :class:`liverseg.config.TrainConfig`:
-    ``localization_loss`` = (α, β) of Eq. 6, with its ``positive_weight`` and ``dice_over``."""
+    ``localization_loss`` = (α, β) of Eq. 6, with its ``positive_weight``, ``dice_over`` and
+    ``small_lesion_weight``."""
     alpha, beta = train.localization_loss
     return BceDiceLoss(alpha, beta, positive_weight=train.positive_weight,
-                       dice_over=train.dice_over)
+                       dice_over=train.dice_over, small_weight=train.small_lesion_weight)
 
 
 def tuning_losses(train, n_levels: int) -> dict[str, BceDiceLoss]:
     """The tuning network's multi-level loss for a :class:`liverseg.config.TrainConfig`
-    (``loss_scheme``, ``positive_weight``, ``dice_over``)."""
+    (``loss_scheme``, ``positive_weight``, ``dice_over``, ``small_lesion_weight``)."""
     return multi_level_losses(n_levels, scheme=train.loss_scheme,
-                              positive_weight=train.positive_weight, dice_over=train.dice_over)
+                              positive_weight=train.positive_weight, dice_over=train.dice_over,
+                              small_weight=train.small_lesion_weight)
 
 
 def _check_target_shape(shape, n_levels, method):

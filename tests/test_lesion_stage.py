@@ -93,6 +93,49 @@ def test_the_weighted_batch_loss_is_what_its_formula_says(weight, over):
     assert (restored.positive_weight, restored.dice_over) == (weight, over)
 
 
+@pytest.mark.keras
+def test_the_small_lesion_weight_raises_the_weight_of_small_lesions_only():
+    import keras
+    from scipy import ndimage
+
+    from liverseg.losses import SMALL_WINDOW, BceDiceLoss, small_lesion_weights
+
+    y = np.zeros((1, 64, 64, 1), np.float32)
+    y[0, 4:6, 4:6] = 1  # a lesion of 4 pixels
+    y[0, 16:60, 16:60] = 1  # and one of 1,936
+    weight = keras.ops.convert_to_numpy(small_lesion_weights(y, 10.0, 4.0))[0, ..., 0]
+    def window_sum(x):
+        return ndimage.uniform_filter(x, SMALL_WINDOW, mode="constant")
+
+    share = window_sum(y[0, ..., 0]) / window_sum(np.ones((64, 64), np.float32))  # pixels inside
+    inside = y[0, ..., 0] > 0
+    np.testing.assert_allclose(weight[inside], 10.0 * (1 + 4.0 * (1 - share[inside])), rtol=1e-4)
+    assert weight[5, 5] > 45 and weight[38, 38] == pytest.approx(10.0)
+    # the loss: the formula with that weight map; 0 is the uniform weight, bit for bit
+    p = np.random.default_rng(0).uniform(0.01, 0.99, y.shape).astype(np.float32)
+    small = BceDiceLoss(positive_weight=10.0, dice_over="batch", small_weight=4.0)
+    value = float(keras.ops.convert_to_numpy(small(y, p)))
+    expected = _numpy_bce_dice(y, p, weight[None, ..., None], "batch")
+    assert value == pytest.approx(expected, rel=1e-4)
+    uniform = BceDiceLoss(positive_weight=10.0, dice_over="batch", small_weight=0.0)
+    assert float(keras.ops.convert_to_numpy(uniform(y, p))) == pytest.approx(
+        _numpy_bce_dice(y, p, 10.0, "batch"), rel=1e-5)
+    assert BceDiceLoss.from_config(small.get_config()).small_weight == 4.0
+    with pytest.raises(ValueError, match="small_weight"):
+        BceDiceLoss(small_weight=-1.0)
+
+
+def test_the_small_lesion_weight_is_a_lesion_setting_keyed_only_when_used():
+    from liverseg.config.stages import stage_tree
+
+    base = config.profile("smoke")
+    settings = base.replace(**{"lesion.small_lesion_weight": 4.0})
+    assert settings.stage("lesion").train.small_lesion_weight == 4.0
+    assert settings.stage("liver") == base.stage("liver")
+    assert "small_lesion_weight" not in stage_tree(base.stage("lesion"), "tuner")["train"]
+    assert stage_tree(settings.stage("lesion"), "localizer")["train"]["small_lesion_weight"] == 4.0
+
+
 # ---------------------------------------------------------------------------- batches
 
 

@@ -155,6 +155,8 @@ class TrainConfig(Section):
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
     ``"sample"`` (Eq. 5 per image, the paper) or ``"batch"`` (one Dice of the whole batch);
+    ``small_lesion_weight`` raises that weight up to ``1 + small_lesion_weight`` times where the
+    foreground is small (:func:`liverseg.losses.small_lesion_weights`; 0: uniform, the default);
     ``positive_share`` is the share of every training batch taken from the slices that hold
     the structure, the rest from those that do not (0: the chosen slices in a plain shuffle,
     the paper; H-DenseUNet centres half of its crops on a tumour, nnU-Net a third).
@@ -183,6 +185,7 @@ class TrainConfig(Section):
     devices: int = setting(1, whole=True, at_least=1)
     positive_weight: float = setting(1.0, above=0)
     dice_over: str = setting("sample", choices=DICE_REDUCTIONS)
+    small_lesion_weight: float = setting(0.0, at_least=0)
     positive_share: float = setting(0.0, at_least=0, at_most=1)
     prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
 

@@ -53,6 +53,7 @@ class LesionConfig(Section):
     loss_scheme: Optional[str] = setting(None, choices=LOSS_SCHEMES, optional=True)
     positive_weight: Optional[float] = setting(None, above=0, optional=True)
     dice_over: Optional[str] = setting(None, choices=DICE_REDUCTIONS, optional=True)
+    small_lesion_weight: Optional[float] = setting(None, at_least=0, optional=True)
     positive_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
@@ -68,7 +69,7 @@ class LesionConfig(Section):
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
             "empty_slice_fraction", "loss_scheme", "positive_weight", "dice_over",
-            "positive_share", "prior_folds")},
+            "small_lesion_weight", "positive_share", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
     }
