@@ -283,10 +283,10 @@ def localization_loss(train) -> BceDiceLoss:
 
 def tuning_losses(train, n_levels: int) -> dict[str, BceDiceLoss]:
     """The tuning network's multi-level loss for a :class:`liverseg.config.TrainConfig`
-    (``loss_scheme``, ``positive_weight``, ``dice_over``, ``small_lesion_weight``)."""
+    (``loss_scheme``, ``positive_weight``, ``dice_over``; ``small_lesion_weight`` is the
+    localizer's alone: it is there to put the small lesions inside the prior)."""
     return multi_level_losses(n_levels, scheme=train.loss_scheme,
-                              positive_weight=train.positive_weight, dice_over=train.dice_over,
-                              small_weight=train.small_lesion_weight)
+                              positive_weight=train.positive_weight, dice_over=train.dice_over)
 
 
 def _check_target_shape(shape, n_levels, method):

@@ -134,6 +134,12 @@ def test_the_small_lesion_weight_is_a_lesion_setting_keyed_only_when_used():
     assert settings.stage("liver") == base.stage("liver")
     assert "small_lesion_weight" not in stage_tree(base.stage("lesion"), "tuner")["train"]
     assert stage_tree(settings.stage("lesion"), "localizer")["train"]["small_lesion_weight"] == 4.0
+    # the localizer's loss weighs the small lesions; the tuner's stays uniform
+    from liverseg.losses import localization_loss, tuning_losses
+
+    train = settings.stage("lesion").train
+    assert localization_loss(train).small_weight == 4.0
+    assert {loss.small_weight for loss in tuning_losses(train, 3).values()} == {0.0}
 
 
 # ---------------------------------------------------------------------------- batches

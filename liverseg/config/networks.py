@@ -155,8 +155,10 @@ class TrainConfig(Section):
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
     ``"sample"`` (Eq. 5 per image, the paper) or ``"batch"`` (one Dice of the whole batch);
-    ``small_lesion_weight`` raises that weight up to ``1 + small_lesion_weight`` times where the
-    foreground is small (:func:`liverseg.losses.small_lesion_weights`; 0: uniform, the default);
+    ``small_lesion_weight`` raises the localizer's weight up to ``1 + small_lesion_weight``
+    times where the foreground is small, so that its prior holds the small lesions too
+    (:func:`liverseg.losses.small_lesion_weights`; 0: uniform, the default; the tuner keeps
+    the uniform weight);
     ``positive_share`` is the share of every training batch taken from the slices that hold
     the structure, the rest from those that do not (0: the chosen slices in a plain shuffle,
     the paper; H-DenseUNet centres half of its crops on a tumour, nnU-Net a third).
