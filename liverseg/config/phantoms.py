@@ -68,7 +68,7 @@ class PhantomConfig(Section):
     phantom's own pixel, whatever its size). A scanner reconstructs a 512² matrix; a phantom of
     ``matrix`` 128 stands for that scan averaged over 4 × 4 pixels, whose noise is a quarter:
     the phantom's pixel noise is ``noise_hu × matrix / noise_matrix``. Without it a coarse
-    phantom carries a 0.7 mm pixel's noise on a 3 mm pixel, and its small lesions drown in it.
+    phantom carries a 0.7 mm pixel's noise on a 3 mm pixel.
 
     Appearance beyond realism (issue 17, after SynthSeg; :mod:`liverseg.datasets.synthetic.appearance`,
     from random streams of its own, so it never moves the anatomy, the lesions or the label).

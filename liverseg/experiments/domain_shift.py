@@ -591,7 +591,6 @@ def table_2x2(comparison: Comparison, metric: str = "dice") -> str:
     return "\n".join(lines)
 
 
-
 def real_test_slices(settings: Profile, store: str | Path, data_dir, *,
                      plane: str | None = None, structure: str = "liver",
                      progress: bool = True) -> SliceSet:
