@@ -149,6 +149,28 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     assert best == pytest.approx(min(val), rel=1e-5)
 
 
+def test_early_stopping_counts_only_the_epochs_after_its_start(tmp_path):
+    from liverseg import losses, models
+    from liverseg.config import LocalizationConfig, TrainConfig
+    from liverseg.train.loop import fit
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 16, 16, 1)).astype("float32")
+    y = (rng.random((8, 16, 16, 1)) > 0.5).astype("float32")  # noise: validation cannot improve long
+    config = LocalizationConfig(image_size=16, base_filters=2, depth=1)
+    runs = {}
+    for start in (0, 6):
+        settings = TrainConfig(learning_rate=1e-1, batch_size=4, epochs=12, early_stopping_patience=2,
+                               early_stopping_start=start, jit_compile=False)
+        runs[start] = fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(),
+                          (x[:4], y[:4]), (x[4:], y[4:]), tmp_path / str(start), settings,
+                          progress=False)
+    assert len(runs[0].history) == runs[0].best_epoch + 2 < 8  # stopped early without a start
+    val = [row["val_loss"] for row in runs[6].history]
+    assert runs[6].best_epoch == 1 + int(np.argmin(val))  # chosen among every epoch
+    assert len(val) == min(12, max(runs[6].best_epoch, 6) + 2)  # never before epoch 6 + 2
+
+
 def test_mixed_precision_is_a_setting_and_does_not_leak(tmp_path):
     import keras
 
@@ -210,3 +232,13 @@ def test_batches_are_the_rows_of_each_epochs_order_read_one_batch_at_a_time(tmp_
     assert len(joined) == 10 and joined.shape == y.shape
     np.testing.assert_array_equal(joined[order], y[order])
     np.testing.assert_array_equal(joined[2:5], y[2:5])
+
+
+def test_the_early_stopping_start_is_keyed_only_when_used():
+    from liverseg.config import profile
+    from liverseg.config.stages import stage_tree
+
+    base = profile("smoke")
+    assert "early_stopping_start" not in stage_tree(base, "localizer")["train"]  # stores keep their keys
+    later = base.replace(**{"train.early_stopping_start": 8})
+    assert stage_tree(later, "localizer")["train"]["early_stopping_start"] == 8

@@ -151,6 +151,10 @@ class TrainConfig(Section):
     ``DataParallel``, JAX backend only): each batch of ``batch_size`` slices is split between
     them, so ``batch_size`` must be a multiple of ``devices``. It decides where a run is
     computed, not what it learns, so it is left out of :meth:`Profile.learned_settings`.
+    ``early_stopping_start``: the epochs without a lower validation loss count towards
+    ``early_stopping_patience`` only after this epoch (Keras' ``EarlyStopping(start_from_epoch)``;
+    0: from the first, the paper), so that a network whose loss spikes in its first epochs is
+    not stopped before it recovers; the best epoch is still chosen among all of them.
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -177,6 +181,7 @@ class TrainConfig(Section):
     batch_size: int = setting(4, whole=True, at_least=1)
     epochs: int = setting(100, whole=True, at_least=1)
     early_stopping_patience: int = setting(50, whole=True, at_least=0)  # "Epochs stopping count"
+    early_stopping_start: int = setting(0, whole=True, at_least=0)
     loss_scheme: str = setting("paper", choices=LOSS_SCHEMES)
     localization_loss: tuple[float, float] = setting((1.0, 1.0), pair=Pair(at_least=0, order=""))
     empty_slice_fraction: float = setting(0.1, at_least=0, at_most=1)

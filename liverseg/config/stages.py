@@ -67,6 +67,7 @@ DECLARED: dict[str, Declaration] = {
                                                  unkeyed_if=lambda seed: seed == 23456),
     "lesion.synthesis.per_epoch": Declaration("localizer", unkeyed_if=_off),
     "train.small_lesion_weight": Declaration("localizer", unkeyed_if=_off),
+    "train.early_stopping_start": Declaration("localizer", unkeyed_if=_off),
     "inference": Declaration("rounds"),
     # these cut the lesion view every lesion network learns from
     "inference.liver_margin": Declaration("localizer"),

@@ -10,8 +10,8 @@ randomness of an epoch is derived from ``(seed, epoch)``: the shuffling order an
 of every dropout seed generator, which is re-seeded at the start of each epoch. A resumed run
 therefore ends with the same weights and metrics as an uninterrupted one (same backend,
 same machine). Early stopping follows Table 2 ("epochs stopping count"): training stops after
-``patience`` epochs without a lower validation loss, and the best epoch's weights are kept
-(``final.keras``).
+``patience`` epochs without a lower validation loss (counted after ``early_stopping_start``),
+and the best epoch's weights are kept (``final.keras``).
 
 The data are read one batch at a time (:class:`Batches`, a ``keras.utils.PyDataset``): batch
 ``i`` of an epoch is the rows ``order[i * batch_size:(i + 1) * batch_size]`` of the arrays,
@@ -182,7 +182,7 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
             state.update(best_loss=monitored, best_epoch=epoch + 1, wait=0)
             _save_values(model.variables, workdir / BEST)
             (workdir / OLD_BEST).unlink(missing_ok=True)
-        else:
+        elif epoch + 1 > settings.early_stopping_start:
             state["wait"] += 1
         checkpoint = f"epoch-{epoch + 1:03d}.npz"
         _save_values(model.variables + model.optimizer.variables, workdir / checkpoint)
