@@ -142,6 +142,17 @@ def test_the_small_lesion_weight_is_a_lesion_setting_keyed_only_when_used():
     assert {loss.small_weight for loss in tuning_losses(train, 3).values()} == {0.0}
 
 
+def test_the_lesion_prior_margin_is_the_lesion_stages_own():
+    from liverseg.config.stages import stage_tree
+
+    base = config.profile("smoke")
+    assert base.stage("lesion").prior.margin == base.prior.margin  # unset: the liver's
+    settings = base.replace(**{"lesion.prior_margin": 7})
+    assert settings.stage("lesion").prior.margin == 7
+    assert settings.stage("liver") == base.stage("liver")
+    assert stage_tree(settings.stage("lesion"), "localizer") != stage_tree(base.stage("lesion"), "localizer")
+
+
 # ---------------------------------------------------------------------------- batches
 
 

@@ -33,7 +33,10 @@ class LesionConfig(Section):
     :meth:`Profile.stage` applies it (``settings.stage("lesion")``). The ROI prior of the
     lesion localizer keeps every component, a box around each (``prior_mode="boxes"``,
     ``prior_keep_largest=False``): the liver is one organ, but a liver may hold many lesions,
-    and one box over the largest would hide the others from the tuner. ``image_size`` is the
+    and one box over the largest would hide the others from the tuner. ``prior_margin``: the
+    pixels each box grows by (``None``: the liver's ``prior.margin``, which is in pixels of the
+    liver's input, so a lesion view of twice its size gets half the margin in mm; the paper's
+    16 of 512 is 1/32 of the input). ``image_size`` is the
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
     ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
     of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
@@ -58,6 +61,7 @@ class LesionConfig(Section):
     prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
     prior_keep_largest: Optional[bool] = setting(False, flag=True, optional=True)
+    prior_margin: Optional[int] = setting(None, whole=True, at_least=0, optional=True)
     synthesis: SynthesisConfig = subsection(SynthesisConfig)
 
     _section = "lesion"
@@ -72,6 +76,7 @@ class LesionConfig(Section):
             "small_lesion_weight", "positive_share", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
+        "prior_margin": ("prior.margin",),
     }
 
     @classmethod
