@@ -35,7 +35,7 @@ LATE_CHAPTERS  := lesions
 LAST_CHAPTERS  := results report
 ONE_THREAD     := TF_NUM_INTRAOP_THREADS=1
 UNIT           := $(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=10
-LANE_ONE_TESTS := tests/test_experiments.py
+LANE_ONE_TESTS := tests/test_experiments.py tests/test_train_loop.py
 notebooks       = $(foreach c,$(1),$(SMOKE)/book/$(c).ipynb)
 
 test: install

@@ -20,7 +20,7 @@ from .dicom_fixtures import read_sitk_series, write_dicom_series
 pytestmark = pytest.mark.slow
 
 
-#: `liverseg train` as a user types it, at half of smoke's epoch budget (the localizer's
+#: `liverseg train` as a user types it, at smoke's epoch budget of 10 (the localizer's
 #: validation Dice is about 0.68 after ten epochs)
 TRAIN = ["train", "--profile", "smoke", "--planes", "axial", "--set", "train.epochs=10", "-q"]
 
