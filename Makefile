@@ -23,9 +23,9 @@ $(STAMP): pyproject.toml
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
 ## nbval against its first outputs. Two lanes share the two cores: (1) the chapters but the last
-## three, nbval over them, the JAX tests and the store's own tests (LANE_ONE_TESTS); (2) the
-## other unit tests, then the lesion chapter (it shares no stored network with the chapters of
-## the first lane, so it runs beside them) and nbval over it. The results chapter (whose lesion
+## three, nbval over them, the JAX tests, the store's and the training loop's tests
+## (LANE_ONE_TESTS); (2) the other unit tests, then the lesion chapter (it shares no stored
+## network with the chapters of the first lane, so it runs beside them) and nbval over it. The results chapter (whose lesion
 ## stage cuts the lesion chapter's slices) and the report (which reads every chapter's results)
 ## run once both lanes are done, then nbval over those two. Each TensorFlow process keeps to one
 ## thread (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
