@@ -242,3 +242,8 @@ def test_the_early_stopping_start_is_keyed_only_when_used():
     assert "early_stopping_start" not in stage_tree(base, "localizer")["train"]  # stores keep their keys
     later = base.replace(**{"train.early_stopping_start": 8})
     assert stage_tree(later, "localizer")["train"]["early_stopping_start"] == 8
+    # the lesion stage may keep its own (demo's counts from epoch 8 for the liver, 0 for lesions)
+    both = base.replace(**{"train.early_stopping_start": 8, "lesion.early_stopping_start": 0})
+    assert both.stage("liver").train.early_stopping_start == 8
+    assert both.stage("lesion").train.early_stopping_start == 0
+    assert "early_stopping_start" not in stage_tree(both.stage("lesion"), "localizer")["train"]
