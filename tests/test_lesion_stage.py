@@ -309,6 +309,26 @@ def test_per_epoch_draws_key_the_lesion_networks_only_when_on():
         config.profile("smoke").replace(**{"lesion.synthesis.per_epoch": 1})
 
 
+#: the lesion section's fields in every stage's key when the first lesion stores were written
+FIRST_KEYED_LESION_FIELDS = {
+    "base_filters", "batch_size", "dice_over", "early_stopping_patience", "empty_slice_fraction",
+    "epochs", "image_size", "learning_rate", "loss_scheme", "positive_share", "positive_weight",
+    "prior_folds", "prior_keep_largest", "prior_mode", "synthesis"}
+
+
+@pytest.mark.parametrize("structure", ["liver", "lesion"])
+def test_a_lesion_override_added_later_leaves_every_stored_network_its_key(structure):
+    # a stage's tree holds every override unset (applied to its target); one keyed while unset
+    # would retrain every stored network, the liver's too, as three once did
+    from liverseg.config.stages import stage_tree
+
+    for name in ("demo", "smoke"):
+        tree = stage_tree(config.profile(name).stage(structure), "rounds")
+        assert set(tree["lesion"]) == FIRST_KEYED_LESION_FIELDS
+    newer = set(config.LesionConfig.TARGETS) - FIRST_KEYED_LESION_FIELDS
+    assert newer == {"small_lesion_weight", "prior_margin", "early_stopping_start"}
+
+
 def test_a_synthetic_copy_stays_in_its_patients_fold():
     from liverseg.train.cascade import fold_of_cases
 
