@@ -386,8 +386,9 @@ def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data
     """For each seed and training family (``data``: its name → its :class:`Data`, the name a
     key of :func:`families`), train or read back the network(s) (``networks="cascade"``:
     ``train_networks``; ``"localizer"``: :func:`train_localizer`) and score them on each test
-    set of ``tests`` (name → slices) with :func:`score_on`, cached beside the network; a
-    cascade's own family's test patients are scored by ``train_networks``. One run dict per
+    set of ``tests`` (name → slices) and on its own family's test patients with
+    :func:`score_on`, cached beside the network (so that every cell, the own family's too,
+    has the cascade's prior coverage and volume ratio). One run dict per
     (seed, train, test), with ``own_family``: the ``test_mean`` on its own family's test
     phantoms. ``phantoms``: the families by name (default :func:`families`)."""
     found = dict(phantoms or families())
@@ -398,13 +399,12 @@ def score_families(settings: Profile, store: str | Path, data: Mapping[str, Data
             tag = f"{train} phantoms seed {seed}"
             if networks == "cascade":
                 trained = train_networks(train_data, seeded, store, progress, tag)
-                own = {k: trained.run[k] for k in ("test_cases", "test_mean", "collapsed")}
                 folder = tuner_folder(store, seeded, train_data) / f"rounds-{rounds_key(seeded)}"
             else:
                 trained = train_localizer(train_data, seeded, store, progress, tag)
                 folder = trained.folder
-                own = score_on(trained, train_data.test, seeded, structure,
-                               folder / f"on-{slices_fingerprint(train_data.test)}.json")
+            own = score_on(trained, train_data.test, seeded, structure,
+                           folder / f"on-{slices_fingerprint(train_data.test)}.json")
             for test, slices in tests.items():
                 run = own if test == train else score_on(
                     trained, slices, seeded, structure,
