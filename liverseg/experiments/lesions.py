@@ -54,8 +54,9 @@ RICH = {**WEIGHTED, "lesion.positive_share": 0.5, "lesion.empty_slice_fraction":
 SYNTHETIC = {**RICH, "lesion.synthesis.share": 0.9}
 IN_SAMPLE = {**SYNTHETIC, "lesion.prior_folds": 1, "lesion.synthesis.validation": True}
 CLOSER = {**IN_SAMPLE, "lesion.image_size": 128, "lesion.base_filters": 8}
-#: a draw of its own for each of the 20 epochs of demo's budget (Hu et al.'s on-the-fly
-#: synthesis) instead of the same draw every epoch
+#: 20 draws made in advance, epoch e learning from draw e % 20 + 1 (Hu et al.'s on-the-fly
+#: synthesis, a draw of its own for each epoch of a 20-epoch budget; demo's lesion stage now
+#: trains 60, so each draw returns every 20 epochs) instead of the same draw every epoch
 FRESH = {**CLOSER, "lesion.synthesis.copies": 20, "lesion.synthesis.per_epoch": True}
 LEVERS = (
     Variant("paper", PAPER),
