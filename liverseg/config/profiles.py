@@ -308,7 +308,7 @@ def _demo() -> Profile:
         # found no lesion, 0.08 ± 0.13; the top rung's per-epoch draws fell to 0.07 ± 0.12),
         # trained three times as long: in 20 epochs its networks did not fit their own training
         # lesions (training-slice global Dice 0.72) and early stopping kept tuners of epochs
-        # 1–11; with 60 epochs, early stopping counted from the 50th, the rung's global lesion
+        # 1–15; with 60 epochs, early stopping counted from the 50th, the rung's global lesion
         # Dice rose on each of 3 seeds (0.699 ± 0.024 → 0.745 ± 0.009, per case 0.57 → 0.85;
         # 2026-12-06, "Finding lesions")
         lesion=LesionConfig(image_size=128, base_filters=8, loss_scheme="uniform",
