@@ -1,6 +1,6 @@
 """The resumable training loop: a run killed partway resumes to the same weights and log
 (here with each epoch reading its own rows, as the lesion stage's per-epoch synthetic draws
-do)."""
+do, and each training slice flipped or turned)."""
 
 import json
 import os
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     data = (x[:16, ..., None], y[:16, ..., None]), (x[16:, ..., None], y[16:, ..., None])
     config = LocalizationConfig(image_size=32, base_filters=4, depth=2, dropout=0.3)
     settings = TrainConfig(learning_rate=3e-3, batch_size=4, epochs=int(sys.argv[2]),
-                           early_stopping_patience=10, jit_compile="auto")
+                           early_stopping_patience=10, jit_compile="auto", flips=True)
     # rows 8-15 stand for synthetic draws 1 and 2 of rows 0-7: an epoch reads 0-7 and one draw
     ids = np.array([f"p{i}" for i in range(8)] + [f"p{i}~synthetic{1 + i % 2}" for i in range(8)])
     stage = profile("smoke").replace(**{"lesion.synthesis.share": 1.0, "lesion.synthesis.copies": 2,

@@ -155,6 +155,10 @@ class TrainConfig(Section):
     ``early_stopping_patience`` only after this epoch (Keras' ``EarlyStopping(start_from_epoch)``;
     0: from the first, the paper), so that a network whose loss spikes in its first epochs is
     not stopped before it recovers; the best epoch is still chosen among all of them.
+    ``flips``: each training slice, its prior and its label mirrored or turned by one of the 8
+    symmetries of the square, drawn anew every epoch (:mod:`liverseg.train.flips`), so that a
+    network trained on few patients learns what its structure looks like rather than where it
+    lay in them; off by default (the paper names no augmentation), never on validation.
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -194,6 +198,7 @@ class TrainConfig(Section):
     dice_over: str = setting("sample", choices=DICE_REDUCTIONS)
     small_lesion_weight: float = setting(0.0, at_least=0)
     positive_share: float = setting(0.0, at_least=0, at_most=1)
+    flips: bool = setting(False, flag=True)
     prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
 
     _section = "train"

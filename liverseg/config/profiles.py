@@ -59,6 +59,7 @@ class LesionConfig(Section):
     dice_over: Optional[str] = setting(None, choices=DICE_REDUCTIONS, optional=True)
     small_lesion_weight: Optional[float] = setting(None, at_least=0, optional=True)
     positive_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
+    flips: Optional[bool] = setting(None, flag=True, optional=True)
     prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
     prior_keep_largest: Optional[bool] = setting(False, flag=True, optional=True)
@@ -74,7 +75,7 @@ class LesionConfig(Section):
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
             "early_stopping_start", "empty_slice_fraction", "loss_scheme", "positive_weight",
-            "dice_over", "small_lesion_weight", "positive_share", "prior_folds")},
+            "dice_over", "small_lesion_weight", "positive_share", "flips", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
         "prior_margin": ("prior.margin",),

@@ -20,7 +20,9 @@ so the arrays may be ``np.memmap`` files (:func:`liverseg.train.slices.build_sli
 what the model's outputs are compared with (a mask from 0/1/2 labels, the multi-level targets
 of the tuning network), so these need not exist for the whole set at once; ``augment`` changes
 the ``x`` of each training batch (never a validation batch) as a function of the rows, the seed
-and the epoch (the tuning network's prior jitter, :mod:`liverseg.prior_jitter`).
+and the epoch (the tuning network's prior jitter, :mod:`liverseg.prior_jitter`); with
+``train.flips`` each training slice is mirrored or turned, its label alike
+(:mod:`liverseg.train.flips`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import liverseg.models  # noqa: F401  (registers the layers)
 from liverseg.config import TrainConfig
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.train.allocator import reuse_tensor_memory
+from liverseg.train.flips import draw_symmetries, flip_batch
 
 STATE = "state.json"
 FINAL = "final.keras"
@@ -100,7 +103,7 @@ def fit(
             ``val`` ``None``: no early stopping, the last epoch is kept.
         workdir: the folder of this training's checkpoints, ``state.json`` and ``log.csv``.
         settings: optimizer, learning rate, batch size, epochs, patience, seed, precision,
-            jit (``epochs``, ``patience``, ``seed`` override them).
+            jit, flips (``epochs``, ``patience``, ``seed`` override them).
         targets: ``None`` (``y`` is the target) or a function applied to each batch of ``y``
             (training and validation) that returns the batch's target, e.g.
             ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
@@ -169,7 +172,7 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
         order = (np.random.default_rng((seed, epoch)).permutation(n) if sampler is None
                  else sampler(epoch))
         batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets,
-                          multiple_of=share,
+                          multiple_of=share, flips=(seed, epoch) if settings.flips else None,
                           augment=None if augment is None
                           else functools.partial(augment, seed=seed, epoch=epoch))
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
@@ -249,7 +252,9 @@ class Batches(keras.utils.PyDataset):
     order (sequential reads of a ``np.memmap``) and put back in ``order``'s. Only the batch is
     in memory: the arrays are never indexed as a whole. ``augment``: ``None`` or a function
     ``augment(x, rows)`` of a batch's ``x`` and its row indices (``(B,)`` int64) that returns
-    the batch's ``x``. ``multiple_of``: every batch's size is
+    the batch's ``x``. ``flips``: ``None`` or ``(seed, epoch)``: each row of batch ``i``, ``x``
+    and ``y`` alike, under the symmetry :func:`~liverseg.train.flips.draw_symmetries` draws
+    for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``multiple_of``: every batch's size is
     a multiple of it (data-parallel training splits each batch evenly between devices), so
     the last ``(n % batch_size) % multiple_of`` rows of ``order`` are left out (other rows
     each epoch when ``order`` is shuffled). ``kwargs`` go to
@@ -262,9 +267,11 @@ class Batches(keras.utils.PyDataset):
 
     def __init__(self, x, y, batch_size: int, order: np.ndarray | None = None,
                  targets: Callable[[Any], Any] | None = None, multiple_of: int = 1,
-                 augment: Callable[[Any, np.ndarray], Any] | None = None, **kwargs):
+                 augment: Callable[[Any, np.ndarray], Any] | None = None,
+                 flips: tuple[int, int] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y, self.targets, self.augment = x, y, targets, augment
+        self.flips = flips
         self.batch_size = int(batch_size)
         if self.batch_size % multiple_of:
             raise ValueError(f"batch_size={batch_size} is not a multiple of {multiple_of}")
@@ -291,6 +298,9 @@ class Batches(keras.utils.PyDataset):
         rows = slice(start, stop) if self.order is None else self.order[start:stop]
         y = _take(self.y, rows)
         x = _take(self.x, rows)
+        if self.flips is not None:
+            codes = draw_symmetries(stop - start, *self.flips, i)
+            x, y = flip_batch(x, codes), flip_batch(y, codes)
         if self.augment is not None:
             x = self.augment(x, np.arange(start, stop, dtype=np.int64) if self.order is None
                              else np.asarray(rows, dtype=np.int64))
