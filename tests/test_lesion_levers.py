@@ -41,6 +41,25 @@ def test_lesions_are_scored_per_case_pooled_and_by_detection():
     s = scores["seed_scores"]
     assert s["dice"] == 0.5 and s["precision"] == 0.5 and s["recall"] == 0.5
     assert s["dice_global"] == pytest.approx(2 * 18 / (18 + 4 + 18 + 16))
+    assert [(r["case"], r["voxels"], r["found"]) for r in scores["lesions"]] == [
+        ("a", 18, True), ("b", 16, False)]
+    assert all(r["z"] == 0 for r in scores["lesions"])  # a flat image: nothing to see
+
+
+def test_the_visibility_table_counts_found_lesions_per_band_over_seeds():
+    from liverseg.experiments.lesions import visibility_table
+
+    levers = _levers({"paper": [0.0, 0.0], "closer_view": [0.5, 0.5]})
+    seen = {"paper": (False, False, False), "closer_view": (False, True, True)}
+    for run in levers.runs:  # three lesions a seed: invisible, visible, too large to place
+        run["lesions"] = [{"z": z, "voxels": 1, "found": f}
+                          for z, f in zip((0.5, 6.0, float("nan")), seen[run["variant"]])]
+    table = visibility_table(levers).splitlines()
+    assert table[0] == "| rung | z < 2 | z ≥ 5 | too large to place |"  # empty bands left out
+    assert table[2:] == ["| paper | 0 / 2 | 0 / 2 | 0 / 2 |", "| closer_view | 0 / 2 | 2 / 2 | 2 / 2 |"]
+    for run in levers.runs:
+        run["lesions"] = []
+    assert "no lesion" in visibility_table(levers)
 
 
 def _levers(values):

@@ -12,7 +12,11 @@ stage (:data:`LEVERS`), and its tuner is scored on every held-out test patient's
   "Dice global"), which lesion-free patients cannot flatter;
 * ``precision`` / ``recall`` — lesion detection (3D connected components of the patient's
   slices stacked, matched at IoU > 0.5, :func:`liverseg.metrics.lesion_detection`), counts
-  summed over the patients of a seed.
+  summed over the patients of a seed;
+* per reference lesion (``lesions`` of a run): its size, its matched-footprint z in the view
+  (:func:`liverseg.metrics.lesion_visibility`) and whether it was found (a predicted component
+  overlaps it at IoU > 0.5), so that :func:`visibility_table` can say which lesions a recall
+  counts: those a detector could tell from their liver and those it could not.
 
 Each seed's value is one number per metric; the table gives mean ± sd over seeds and each
 rung's difference from the rung below it, paired by seed. The synthetic copies of the last
@@ -36,7 +40,7 @@ from liverseg.train.store import prepare, train_networks
 from liverseg.experiments.comparison import Variant, paired_difference, spread
 from liverseg.experiments.tables import describe_difference, mean_sd
 from liverseg.io.atomic import atomic_write_text
-from liverseg.metrics import lesion_detection
+from liverseg.metrics import lesion_detection, lesion_visibility
 
 #: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung;
 #: the first rung resets every lever the ladder studies, whatever the profile's lesion section
@@ -154,11 +158,14 @@ def score_lesions(trained, data) -> dict:
                                 stage.inference.batch_size)
     found = probability > stage.inference.threshold
     reference = data.test.target("lesion") > 0.5
-    rows = []
+    liver = data.test.target("liver") > 0.5
+    rows, lesions = [], []
     for case in dict.fromkeys(data.test.case_ids.tolist()):
         mine = data.test.case_ids == case
         pred, ref = found[mine], reference[mine]
         detection = lesion_detection(pred, ref)
+        lesions += [{"case": case, **row} for row in
+                    _found_lesions(data.test.images[mine], pred, ref, liver[mine])]
         rows.append({"case": case, "dice": overlap_scores(pred, ref)["dice"],
                      "intersection": int((pred & ref).sum()), "predicted": int(pred.sum()),
                      "reference": int(ref.sum()),
@@ -172,7 +179,58 @@ def score_lesions(trained, data) -> dict:
         "precision": total["tp"] / total["n_pred"] if total["n_pred"] else None,
         "recall": total["tp"] / total["n_ref"] if total["n_ref"] else None,
     }
-    return {"per_case": rows, "seed_scores": seed_scores}
+    return {"per_case": rows, "seed_scores": seed_scores, "lesions": lesions}
+
+
+def _found_lesions(images, pred, ref, liver) -> list[dict]:
+    """Per 3D reference component (in :func:`lesion_visibility`'s order): its ``voxels``,
+    ``z`` and ``found`` (some predicted component overlaps it at IoU > 0.5)."""
+    from scipy import ndimage
+
+    ref_ids, _ = ndimage.label(ref)
+    pred_ids, _ = ndimage.label(pred)
+    rows = []
+    for k, seen in enumerate(lesion_visibility(images, ref, liver | ref), start=1):
+        mine = ref_ids == k
+        found = False
+        for j in np.unique(pred_ids[mine & pred]):
+            theirs = pred_ids == j
+            found |= (mine & theirs).sum() / (mine | theirs).sum() > 0.5
+        rows.append({"voxels": seen["voxels"], "z": seen["z"], "found": bool(found)})
+    return rows
+
+
+#: the bands of :func:`visibility_table`: a lesion's matched-footprint z from ``low`` up to ``high``
+VISIBILITY_BANDS = ((-np.inf, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, np.inf))
+
+
+def visibility_table(levers: "LesionLevers") -> str:
+    """A Markdown table: per rung, the test lesions found in each band of visibility
+    (:data:`VISIBILITY_BANDS`, and lesions too large to place elsewhere in their liver), as
+    found / lesions in the band, summed over seeds."""
+    def band(row):
+        if not np.isfinite(row["z"]):
+            return len(VISIBILITY_BANDS)
+        return next(i for i, (low, high) in enumerate(VISIBILITY_BANDS) if low <= row["z"] < high)
+
+    names = [f"z < {VISIBILITY_BANDS[0][1]:g}",
+             *(f"{low:g} ≤ z < {high:g}" for low, high in VISIBILITY_BANDS[1:-1]),
+             f"z ≥ {VISIBILITY_BANDS[-1][0]:g}", "too large to place"]
+    counts = {}
+    for run in levers.runs:
+        for row in run.get("lesions", []):
+            cell = counts.setdefault(run["variant"], np.zeros((len(names), 2), int))
+            cell[band(row)] += (int(row["found"]), 1)
+    if not counts:
+        return "(no lesion in the test patients)"
+    shown = [i for i in range(len(names)) if any(c[i, 1] for c in counts.values())]
+    lines = ["| rung | " + " | ".join(names[i] for i in shown) + " |",
+             "|" + "---|" * (len(shown) + 1)]
+    for name in levers.variants:
+        if name in counts:
+            cells = [f"{counts[name][i, 0]} / {counts[name][i, 1]}" for i in shown]
+            lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines)
 
 
 LABELS = {"dice": "Dice per case", "dice_global": "Dice (global)",

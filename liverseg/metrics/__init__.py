@@ -41,6 +41,11 @@ Empty masks (the same rules everywhere)
     with ``"empty"`` saying which mask was empty, and ``summarize_cases`` averages each
     distance over the cases where it is finite and reports how many it skipped.
 
+Lesion visibility (``lesion_visibility``)
+    Each reference lesion's matched-footprint z: its contrast against the means of its own
+    footprint placed elsewhere in the liver, so a detection recall can say which lesions it
+    counts (those a detector could tell from the liver, |z| above about 3, and the rest).
+
 The ROI prior (``prior_scores``)
     The share of the reference covered by the tuning network's prior, and the tuner's Dice
     inside and outside the prior.
@@ -53,6 +58,7 @@ from liverseg.metrics.lits import SURFACE_METRICS, evaluate_case, summarize_case
 from liverseg.metrics.overlap import accuracy, confusion_counts, dice, iou, miou, rvd, voe
 from liverseg.metrics.prior import prior_scores
 from liverseg.metrics.surface import assd, mssd, rmsd, surface_distances, surface_scores
+from liverseg.metrics.visibility import lesion_visibility
 
 __all__ = [
     "LESION",
@@ -66,6 +72,7 @@ __all__ = [
     "evaluate_case",
     "iou",
     "lesion_detection",
+    "lesion_visibility",
     "miou",
     "mssd",
     "prior_scores",
