@@ -326,7 +326,8 @@ def test_a_lesion_override_added_later_leaves_every_stored_network_its_key(struc
         tree = stage_tree(config.profile(name).stage(structure), "rounds")
         assert set(tree["lesion"]) == FIRST_KEYED_LESION_FIELDS
     newer = set(config.LesionConfig.TARGETS) - FIRST_KEYED_LESION_FIELDS
-    assert newer == {"small_lesion_weight", "prior_margin", "early_stopping_start", "flips"}
+    assert newer == {"small_lesion_weight", "prior_margin", "early_stopping_start", "flips",
+                     "keep_best_after_start"}
 
 
 def test_a_synthetic_copy_stays_in_its_patients_fold():

@@ -169,6 +169,19 @@ def test_early_stopping_counts_only_the_epochs_after_its_start(tmp_path):
     val = [row["val_loss"] for row in runs[6].history]
     assert runs[6].best_epoch == 1 + int(np.argmin(val))  # chosen among every epoch
     assert len(val) == min(12, max(runs[6].best_epoch, 6) + 2)  # never before epoch 6 + 2
+    for epochs, start in ((12, 6), (4, 6)):  # Keras' start_from_epoch: chosen after the start
+        settings = TrainConfig(learning_rate=1e-1, batch_size=4, epochs=epochs,
+                               early_stopping_patience=2, early_stopping_start=start,
+                               keep_best_after_start=True, jit_compile=False)
+        run = fit(lambda: models.build_localization_net(config), losses.BceDiceLoss(),
+                  (x[:4], y[:4]), (x[4:], y[4:]), tmp_path / f"after-{epochs}", settings,
+                  progress=False)
+        val = [row["val_loss"] for row in run.history]
+        if epochs > start:
+            assert run.best_epoch == start + 1 + int(np.argmin(val[start:]))
+            assert len(val) == min(epochs, run.best_epoch + 2)
+        else:  # ended before the start: the last epoch is kept
+            assert run.best_epoch == epochs == len(val)
 
 
 def test_mixed_precision_is_a_setting_and_does_not_leak(tmp_path):

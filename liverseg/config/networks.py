@@ -154,7 +154,10 @@ class TrainConfig(Section):
     ``early_stopping_start``: the epochs without a lower validation loss count towards
     ``early_stopping_patience`` only after this epoch (Keras' ``EarlyStopping(start_from_epoch)``;
     0: from the first, the paper), so that a network whose loss spikes in its first epochs is
-    not stopped before it recovers; the best epoch is still chosen among all of them.
+    not stopped before it recovers; the best epoch is still chosen among all of them, unless
+    ``keep_best_after_start``: then among those after ``early_stopping_start`` only (Keras'
+    ``start_from_epoch``), so that a noisy validation loss cannot keep an epoch of a network
+    still learning (the `demo` lesion tuners of 60 epochs kept epochs 13 and 17).
     ``flips``: each training slice, its prior and its label mirrored or turned by one of the 8
     symmetries of the square, drawn anew every epoch (:mod:`liverseg.train.flips`), so that a
     network trained on few patients learns what its structure looks like rather than where it
@@ -186,6 +189,7 @@ class TrainConfig(Section):
     epochs: int = setting(100, whole=True, at_least=1)
     early_stopping_patience: int = setting(50, whole=True, at_least=0)  # "Epochs stopping count"
     early_stopping_start: int = setting(0, whole=True, at_least=0)
+    keep_best_after_start: bool = setting(False, flag=True)
     loss_scheme: str = setting("paper", choices=LOSS_SCHEMES)
     localization_loss: tuple[float, float] = setting((1.0, 1.0), pair=Pair(at_least=0, order=""))
     empty_slice_fraction: float = setting(0.1, at_least=0, at_most=1)

@@ -53,6 +53,7 @@ class LesionConfig(Section):
     epochs: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     early_stopping_patience: Optional[int] = setting(None, whole=True, at_least=0, optional=True)
     early_stopping_start: Optional[int] = setting(None, whole=True, at_least=0, optional=True)
+    keep_best_after_start: Optional[bool] = setting(None, flag=True, optional=True)
     empty_slice_fraction: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     loss_scheme: Optional[str] = setting(None, choices=LOSS_SCHEMES, optional=True)
     positive_weight: Optional[float] = setting(None, above=0, optional=True)
@@ -74,7 +75,7 @@ class LesionConfig(Section):
         "base_filters": ("localization.base_filters", "tuning.base_filters"),
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
-            "early_stopping_start", "empty_slice_fraction", "loss_scheme", "positive_weight",
+            "early_stopping_start", "keep_best_after_start", "empty_slice_fraction", "loss_scheme", "positive_weight",
             "dice_over", "small_lesion_weight", "positive_share", "flips", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),

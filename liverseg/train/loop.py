@@ -11,7 +11,9 @@ of every dropout seed generator, which is re-seeded at the start of each epoch. 
 therefore ends with the same weights and metrics as an uninterrupted one (same backend,
 same machine). Early stopping follows Table 2 ("epochs stopping count"): training stops after
 ``patience`` epochs without a lower validation loss (counted after ``early_stopping_start``),
-and the best epoch's weights are kept (``final.keras``).
+and the best epoch's weights are kept (``final.keras``): the best of all epochs, or with
+``keep_best_after_start`` of those after ``early_stopping_start`` (Keras'
+``EarlyStopping(start_from_epoch)``).
 
 The data are read one batch at a time (:class:`Batches`, a ``keras.utils.PyDataset``): batch
 ``i`` of an epoch is the rows ``order[i * batch_size:(i + 1) * batch_size]`` of the arrays,
@@ -181,11 +183,15 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
             row["val_loss"] = float(_evaluate(model, val_batches))
         history.append(row)
         monitored = row.get("val_loss", row["loss"])
-        if state["best_loss"] is None or monitored < state["best_loss"] or val is None:
+        before_start = epoch + 1 <= settings.early_stopping_start
+        if settings.keep_best_after_start and before_start:  # nothing chosen yet: the last
+            state.update(best_loss=None, best_epoch=epoch + 1, wait=0)  # epoch stands in
+            _save_values(model.variables, workdir / BEST)
+        elif state["best_loss"] is None or monitored < state["best_loss"] or val is None:
             state.update(best_loss=monitored, best_epoch=epoch + 1, wait=0)
             _save_values(model.variables, workdir / BEST)
             (workdir / OLD_BEST).unlink(missing_ok=True)
-        elif epoch + 1 > settings.early_stopping_start:
+        elif not before_start:
             state["wait"] += 1
         checkpoint = f"epoch-{epoch + 1:03d}.npz"
         _save_values(model.variables + model.optimizer.variables, workdir / checkpoint)
