@@ -53,7 +53,7 @@ def test_the_visibility_table_counts_found_lesions_per_band_over_seeds():
     seen = {"paper": (False, False, False), "closer_view": (False, True, True)}
     for run in levers.runs:  # three lesions a seed: invisible, visible, too large to place
         run["lesions"] = [{"z": z, "voxels": 1, "found": f}
-                          for z, f in zip((0.5, 6.0, float("nan")), seen[run["variant"]])]
+                          for z, f in zip((0.5, 6.0, None), seen[run["variant"]])]
     table = visibility_table(levers).splitlines()
     assert table[0] == "| rung | z < 2 | z ≥ 5 | too large to place |"  # empty bands left out
     assert table[2:] == ["| paper | 0 / 2 | 0 / 2 | 0 / 2 |", "| closer_view | 0 / 2 | 2 / 2 | 2 / 2 |"]

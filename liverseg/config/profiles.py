@@ -75,8 +75,9 @@ class LesionConfig(Section):
         "base_filters": ("localization.base_filters", "tuning.base_filters"),
         **{name: (f"train.{name}",) for name in (
             "learning_rate", "batch_size", "epochs", "early_stopping_patience",
-            "early_stopping_start", "keep_best_after_start", "empty_slice_fraction", "loss_scheme", "positive_weight",
-            "dice_over", "small_lesion_weight", "positive_share", "flips", "prior_folds")},
+            "early_stopping_start", "keep_best_after_start", "empty_slice_fraction",
+            "loss_scheme", "positive_weight", "dice_over", "small_lesion_weight",
+            "positive_share", "flips", "prior_folds")},
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
         "prior_margin": ("prior.margin",),

@@ -184,7 +184,8 @@ def score_lesions(trained, data) -> dict:
 
 def _found_lesions(images, pred, ref, liver) -> list[dict]:
     """Per 3D reference component (in :func:`lesion_visibility`'s order): its ``voxels``,
-    ``z`` and ``found`` (some predicted component overlaps it at IoU > 0.5)."""
+    ``z`` (``None`` for a lesion too large to place elsewhere in its liver) and ``found``
+    (some predicted component overlaps it at IoU > 0.5)."""
     from scipy import ndimage
 
     ref_ids, _ = ndimage.label(ref)
@@ -196,7 +197,8 @@ def _found_lesions(images, pred, ref, liver) -> list[dict]:
         for j in np.unique(pred_ids[mine & pred]):
             theirs = pred_ids == j
             found |= (mine & theirs).sum() / (mine | theirs).sum() > 0.5
-        rows.append({"voxels": seen["voxels"], "z": seen["z"], "found": bool(found)})
+        z = seen["z"] if np.isfinite(seen["z"]) else None  # JSON has no NaN
+        rows.append({"voxels": seen["voxels"], "z": z, "found": bool(found)})
     return rows
 
 
@@ -209,7 +211,7 @@ def visibility_table(levers: "LesionLevers") -> str:
     (:data:`VISIBILITY_BANDS`, and lesions too large to place elsewhere in their liver), as
     found / lesions in the band, summed over seeds."""
     def band(row):
-        if not np.isfinite(row["z"]):
+        if row["z"] is None or not np.isfinite(row["z"]):
             return len(VISIBILITY_BANDS)
         return next(i for i, (low, high) in enumerate(VISIBILITY_BANDS) if low <= row["z"] < high)
 

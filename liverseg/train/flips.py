@@ -49,7 +49,8 @@ def apply_symmetry(image: np.ndarray, code: int) -> np.ndarray:
         out = out[:, ::-1]
     if code & 4:
         if out.shape[0] != out.shape[1]:
-            raise ValueError(f"swapping rows and columns needs a square image, got {image.shape[:2]}")
+            raise ValueError("swapping rows and columns needs a square image, "
+                             f"got {image.shape[:2]}")
         out = np.swapaxes(out, 0, 1)
     return np.ascontiguousarray(out)
 

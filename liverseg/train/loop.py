@@ -260,10 +260,10 @@ class Batches(keras.utils.PyDataset):
     ``augment(x, rows)`` of a batch's ``x`` and its row indices (``(B,)`` int64) that returns
     the batch's ``x``. ``flips``: ``None`` or ``(seed, epoch)``: each row of batch ``i``, ``x``
     and ``y`` alike, under the symmetry :func:`~liverseg.train.flips.draw_symmetries` draws
-    for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``multiple_of``: every batch's size is
-    a multiple of it (data-parallel training splits each batch evenly between devices), so
-    the last ``(n % batch_size) % multiple_of`` rows of ``order`` are left out (other rows
-    each epoch when ``order`` is shuffled). ``kwargs`` go to
+    for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``multiple_of``: every
+    batch's size is a multiple of it (data-parallel training splits each batch evenly
+    between devices), so the last ``(n % batch_size) % multiple_of`` rows of ``order`` are
+    left out (other rows each epoch when ``order`` is shuffled). ``kwargs`` go to
     ``keras.utils.PyDataset`` (``workers``, ``use_multiprocessing``, ``max_queue_size``);
     :func:`fit` keeps the default single worker: with ``workers`` > 1, Keras 3.15 on JAX
     feeds the first epoch of a new model's batches in another order (the batch its build
