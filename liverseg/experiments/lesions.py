@@ -40,7 +40,7 @@ from liverseg.train.store import prepare, train_networks
 from liverseg.experiments.comparison import Variant, paired_difference, spread
 from liverseg.experiments.tables import describe_difference, mean_sd
 from liverseg.io.atomic import atomic_write_text
-from liverseg.metrics import lesion_detection, lesion_visibility
+from liverseg.metrics import lesion_detection, lesion_matches, lesion_visibility
 
 #: the ladder: the paper's lesion stage (the liver's settings), then one lever more per rung;
 #: the first rung resets every lever the ladder studies, whatever the profile's lesion section
@@ -185,20 +185,12 @@ def score_lesions(trained, data) -> dict:
 def _found_lesions(images, pred, ref, liver) -> list[dict]:
     """Per 3D reference component (in :func:`lesion_visibility`'s order): its ``voxels``,
     ``z`` (``None`` for a lesion too large to place elsewhere in its liver) and ``found``
-    (some predicted component overlaps it at IoU > 0.5)."""
-    from scipy import ndimage
-
-    ref_ids, _ = ndimage.label(ref)
-    pred_ids, _ = ndimage.label(pred)
+    (matched by :func:`lesion_matches`, as the detection counts)."""
+    found, _ = lesion_matches(pred, ref)
     rows = []
-    for k, seen in enumerate(lesion_visibility(images, ref, liver | ref), start=1):
-        mine = ref_ids == k
-        found = False
-        for j in np.unique(pred_ids[mine & pred]):
-            theirs = pred_ids == j
-            found |= (mine & theirs).sum() / (mine | theirs).sum() > 0.5
+    for seen, hit in zip(lesion_visibility(images, ref, liver | ref), found, strict=True):
         z = seen["z"] if np.isfinite(seen["z"]) else None  # JSON has no NaN
-        rows.append({"voxels": seen["voxels"], "z": z, "found": bool(found)})
+        rows.append({"voxels": seen["voxels"], "z": z, "found": bool(hit)})
     return rows
 
 

@@ -53,7 +53,7 @@ The ROI prior (``prior_scores``)
 
 from liverseg.labels import LESION, LIVER
 from liverseg.metrics.accumulator import OverlapAccumulator
-from liverseg.metrics.detection import lesion_detection
+from liverseg.metrics.detection import lesion_detection, lesion_matches
 from liverseg.metrics.lits import SURFACE_METRICS, evaluate_case, summarize_cases
 from liverseg.metrics.overlap import accuracy, confusion_counts, dice, iou, miou, rvd, voe
 from liverseg.metrics.prior import prior_scores
@@ -72,6 +72,7 @@ __all__ = [
     "evaluate_case",
     "iou",
     "lesion_detection",
+    "lesion_matches",
     "lesion_visibility",
     "miou",
     "mssd",
