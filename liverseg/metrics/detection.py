@@ -12,8 +12,9 @@ from liverseg.metrics._checks import as_masks
 from liverseg.metrics._counts import ratio
 
 
-def lesion_matches(pred, ref, iou_threshold: float = 0.5, connectivity: int = 1) -> tuple[np.ndarray, int]:
-    """Which reference lesions a prediction finds: components matched one to one when IoU > threshold.
+def lesion_matches(pred, ref, iou_threshold: float = 0.5,
+                   connectivity: int = 1) -> tuple[np.ndarray, int]:
+    """Which reference lesions a prediction finds: components matched one to one, IoU > threshold.
 
     Components come from ``scipy.ndimage.label`` (``connectivity`` 1 = face neighbours, the
     SciPy and LiTS default). Pairs are matched greedily by decreasing IoU; for thresholds of
