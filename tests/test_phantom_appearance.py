@@ -14,6 +14,7 @@ import pytest
 from scipy import ndimage
 
 from liverseg.config import PhantomConfig, Profile, profile
+from liverseg.errors import SettingError
 from liverseg.datasets.synthetic import Tissue, make_case, make_phantom, randomize_appearance
 from liverseg.datasets.synthetic.appearance import (
     BONE_TISSUES, RANDOMIZED_TISSUES, SOFT_TISSUES, Appearance, appearance_stream, draw_appearance,
@@ -100,6 +101,31 @@ def test_tissue_means_and_textures_are_drawn_from_the_asked_ranges():
         assert d.hu[Tissue.LESION + 1] == pytest.approx(d.hu[Tissue.LIVER] + 15.0)
         assert 0.01 <= d.bias <= 0.04 and 0.8 <= d.gamma <= 1.25
     assert np.ptp([d.gamma for d in draws]) > 0.35
+
+
+def test_appearance_share_randomizes_that_share_of_the_draws_and_keeps_their_values():
+    """Below 1, a draw of (seed, epoch, case) is randomized with that chance (the others keep
+    the realistic means, no bias, no gamma), and a randomized draw is the one share 1 gives."""
+    realistic = {int(t): float(np.mean(band)) for t, band in TISSUE_HU["portal_venous"].items()}
+    every = PhantomConfig(appearance="randomized")
+    half = dataclasses.replace(every, appearance_share=0.3)
+    randomized = 0
+    for epoch in range(400):
+        drawn = draw_appearance(appearance_stream(1, epoch, "case"), half, realistic, [])
+        always = draw_appearance(appearance_stream(1, epoch, "case"), every, realistic, [])
+        if drawn.hu == realistic:
+            assert drawn.bias == 0.0 and drawn.gamma == 1.0 and drawn.texture_hu is None
+        else:
+            randomized += 1
+            assert drawn.hu == always.hu and drawn.gamma == always.gamma
+        again = draw_appearance(appearance_stream(1, epoch, "case"), half, realistic, [])
+        assert again.hu == drawn.hu  # deterministic per (seed, epoch, case)
+    assert 0.24 < randomized / 400 < 0.36
+    with pytest.raises(SettingError, match=r"phantoms\.appearance_share needs"):
+        PhantomConfig(appearance_share=0.5)
+    # the share joins a family's name only when it is not 1
+    assert dataclasses.replace(every, appearance_share=1.0).key() == every.key()
+    assert half.key() != every.key()
 
 
 def test_rendered_tissues_land_at_their_drawn_means_and_textures():

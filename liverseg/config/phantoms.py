@@ -14,7 +14,7 @@ from liverseg.errors import SettingError
 _RANGE = Pair(at_least=0)  # a (low, high) range of values >= 0
 _SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
 #: settings added after slice folders were first named, with the value every scan had before
-_KEYED_SINCE = {"appearance_draws": 0, "slices": None, "scan_above_liver_mm": (15.0, 60.0),
+_KEYED_SINCE = {"appearance_draws": 0, "appearance_share": 1.0, "slices": None, "scan_above_liver_mm": (15.0, 60.0),
                 "scan_below_liver_mm": (50.0, 180.0), "noise_matrix": None}
 
 
@@ -80,6 +80,9 @@ class PhantomConfig(Section):
     blur and before its noise, a smooth bias field multiplies the attenuation (HU + 1000) by
     ``1 ± b`` (``b`` uniform in ``appearance_bias``; air stays −1000) and a gamma (log-uniform in
     ``appearance_gamma``) bends the HU inside ``appearance_gamma_window_hu`` (identity outside).
+    ``appearance_share`` (randomized mode): the chance that a draw of (seed, epoch, case) is
+    randomized so; the other draws keep the realistic means, textures and no bias or gamma (1,
+    the default: every draw, as SynthSeg does; below 1 the training set mixes both appearances).
     ``liver_perfusion_hu`` (either mode): the amplitude range (HU) of patchy, perfusion-like
     enhancement of the liver parenchyma; ``(0, 0)``, the default, draws none.
     :func:`~liverseg.datasets.synthetic.appearance.randomize_appearance` re-draws all this per
@@ -165,6 +168,7 @@ class PhantomConfig(Section):
         (-100.0, 200.0), pair=Pair(at_least=-1024, at_most=3071, order="<"))
     liver_perfusion_hu: tuple[float, float] = setting((0.0, 0.0), pair=Pair(at_least=0, at_most=500))
     appearance_draws: int = setting(0, whole=True, at_least=0)
+    appearance_share: float = setting(1.0, at_least=0, at_most=1)
 
     _section = "phantoms"
 
@@ -195,6 +199,9 @@ class PhantomConfig(Section):
             raise SettingError(f"phantoms.multifocal_radius_median_mm must lie in "
                                f"multifocal_radius_mm {self.multifocal_radius_mm}, "
                                f"got {self.multifocal_radius_median_mm}")
+        if self.appearance_share != 1.0 and self.appearance != "randomized":
+            raise SettingError("phantoms.appearance_share needs appearance='randomized': it is "
+                               "the share of the draws that are randomized")
         if self.appearance_draws and not self.draws_appearance:
             raise SettingError("phantoms.appearance_draws needs appearance='randomized' or a "
                                "liver_perfusion_hu range above 0: there is nothing to draw")

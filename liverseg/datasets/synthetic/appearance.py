@@ -148,8 +148,9 @@ def draw_appearance(
 
     Args:
         seed: the case's appearance stream (:func:`appearance_stream`, or the phantom's own);
-            split in two, for the tissues (bias, gamma) and the perfusion, so either lever
-            drawn alone leaves the other's draws where they were.
+            split in three, for the tissues (bias, gamma), the perfusion and whether the
+            draw is randomized at all (``appearance_share``), so each lever drawn alone leaves
+            the others' draws where they were.
         config: the ``appearance*`` and ``liver_perfusion_hu`` settings.
         hu: the case's realistic means (tissue id → HU): kept for the tissues the mode does
             not redraw, and all of them in the realistic mode.
@@ -159,10 +160,11 @@ def draw_appearance(
         an :class:`Appearance`. The number of draws does not depend on which tissues the case
         holds, so the same stream gives the same tissue means to every case.
     """
-    tissue_seed, perfusion_seed = seed.spawn(2)
+    # a third child for the share: the first two are those of before it existed
+    tissue_seed, perfusion_seed, share_seed = seed.spawn(3)
     hu = {int(t): float(v) for t, v in hu.items() if int(t) < Tissue.LESION}
     appearance = Appearance(hu, gamma_window_hu=tuple(float(v) for v in config.appearance_gamma_window_hu))
-    if config.appearance == "randomized":
+    if config.appearance == "randomized" and _randomized(share_seed, config.appearance_share):
         rng = np.random.default_rng(tissue_seed)
         for tissue in RANDOMIZED_TISSUES:
             band = config.appearance_bone_hu if tissue in BONE_TISSUES else config.appearance_tissue_hu
@@ -181,6 +183,11 @@ def draw_appearance(
     for k, lesion in enumerate(lesions):
         hu[int(Tissue.LESION) + k] = hu[int(Tissue.LIVER)] - lesion.contrast
     return appearance
+
+
+def _randomized(seed: np.random.SeedSequence, share: float) -> bool:
+    """Whether a draw is randomized, at the chance ``share`` (always at 1, as before it existed)."""
+    return share >= 1.0 or np.random.default_rng(seed).random() < share
 
 
 def perfusion_shading(appearance: Appearance, tissues: np.ndarray, grid: Grid) -> list:
