@@ -108,24 +108,24 @@ def test_appearance_share_randomizes_that_share_of_the_draws_and_keeps_their_val
     the realistic means, no bias, no gamma), and a randomized draw is the one share 1 gives."""
     realistic = {int(t): float(np.mean(band)) for t, band in TISSUE_HU["portal_venous"].items()}
     every = PhantomConfig(appearance="randomized")
-    half = dataclasses.replace(every, appearance_share=0.3)
+    some = dataclasses.replace(every, appearance_share=0.3)
     randomized = 0
     for epoch in range(400):
-        drawn = draw_appearance(appearance_stream(1, epoch, "case"), half, realistic, [])
+        drawn = draw_appearance(appearance_stream(1, epoch, "case"), some, realistic, [])
         always = draw_appearance(appearance_stream(1, epoch, "case"), every, realistic, [])
         if drawn.hu == realistic:
             assert drawn.bias == 0.0 and drawn.gamma == 1.0 and drawn.texture_hu is None
         else:
             randomized += 1
             assert drawn.hu == always.hu and drawn.gamma == always.gamma
-        again = draw_appearance(appearance_stream(1, epoch, "case"), half, realistic, [])
+        again = draw_appearance(appearance_stream(1, epoch, "case"), some, realistic, [])
         assert again.hu == drawn.hu  # deterministic per (seed, epoch, case)
     assert 0.24 < randomized / 400 < 0.36
     with pytest.raises(SettingError, match=r"phantoms\.appearance_share needs"):
         PhantomConfig(appearance_share=0.5)
-    # the share joins a family's name only when it is not 1
-    assert dataclasses.replace(every, appearance_share=1.0).key() == every.key()
-    assert half.key() != every.key()
+    # a share below 1 names another family (at 1 the name is that of before: MIXTURE's below)
+    assert some.key() != every.key()
+    assert PhantomConfig.from_dict(json.loads(json.dumps(some.to_dict()))) == some
 
 
 def test_rendered_tissues_land_at_their_drawn_means_and_textures():

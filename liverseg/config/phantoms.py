@@ -14,8 +14,9 @@ from liverseg.errors import SettingError
 _RANGE = Pair(at_least=0)  # a (low, high) range of values >= 0
 _SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
 #: settings added after slice folders were first named, with the value every scan had before
-_KEYED_SINCE = {"appearance_draws": 0, "appearance_share": 1.0, "slices": None, "scan_above_liver_mm": (15.0, 60.0),
-                "scan_below_liver_mm": (50.0, 180.0), "noise_matrix": None}
+_KEYED_SINCE = {"appearance_draws": 0, "appearance_share": 1.0, "slices": None,
+                "scan_above_liver_mm": (15.0, 60.0), "scan_below_liver_mm": (50.0, 180.0),
+                "noise_matrix": None}
 
 
 @dataclass
@@ -81,8 +82,8 @@ class PhantomConfig(Section):
     ``1 ± b`` (``b`` uniform in ``appearance_bias``; air stays −1000) and a gamma (log-uniform in
     ``appearance_gamma``) bends the HU inside ``appearance_gamma_window_hu`` (identity outside).
     ``appearance_share`` (randomized mode): the chance that a draw of (seed, epoch, case) is
-    randomized so; the other draws keep the realistic means, textures and no bias or gamma (1,
-    the default: every draw, as SynthSeg does; below 1 the training set mixes both appearances).
+    randomized; the other draws keep the realistic means and textures, with no bias field and
+    no gamma (1, the default: every draw, as SynthSeg; below 1 the training set mixes both).
     ``liver_perfusion_hu`` (either mode): the amplitude range (HU) of patchy, perfusion-like
     enhancement of the liver parenchyma; ``(0, 0)``, the default, draws none.
     :func:`~liverseg.datasets.synthetic.appearance.randomize_appearance` re-draws all this per
