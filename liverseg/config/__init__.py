@@ -27,7 +27,7 @@ from liverseg.datasets.planes import PLANES
 from liverseg.errors import SettingError
 
 # The rest loads on first use: the sections that live beside their code (liverseg.crf,
-# .preprocess, .prior_jitter, .lesion_synthesis) declare their rules with liverseg.config._base,
+# .preprocess, .prior_jitter, .lesion_synthesis, .train.spatial) declare their rules with liverseg.config._base,
 # and the tree holds them, so importing one of them first must not load the tree.
 _LAZY = {
     "liverseg.config.networks": (
@@ -39,6 +39,7 @@ _LAZY = {
     "liverseg.lesion_synthesis": ("SynthesisConfig",),
     "liverseg.preprocess": ("PreprocessConfig",),
     "liverseg.prior_jitter": ("PriorJitterConfig",),
+    "liverseg.train.spatial": ("SpatialConfig",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -13,6 +13,7 @@ from liverseg.config._base import (COMBINATIONS, DICE_REDUCTIONS, FUSIONS, LESIO
 from liverseg.crf import CRFParams
 from liverseg.errors import SettingError
 from liverseg.prior_jitter import PriorJitterConfig
+from liverseg.train.spatial import SpatialConfig
 
 
 @dataclass
@@ -162,6 +163,10 @@ class TrainConfig(Section):
     symmetries of the square, drawn anew every epoch (:mod:`liverseg.train.flips`), so that a
     network trained on few patients learns what its structure looks like rather than where it
     lay in them; off by default (the paper names no augmentation), never on validation.
+    ``spatial`` (:class:`liverseg.train.spatial.SpatialConfig`): a share of the training rows
+    zoomed, turned and shifted anew every epoch, image, prior and label alike, after SynthSeg
+    (issue 17: real scans frame the liver otherwise than the phantoms); off by default
+    (``share`` 0), never on validation; with ``flips`` the warp follows the flip.
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -204,6 +209,7 @@ class TrainConfig(Section):
     positive_share: float = setting(0.0, at_least=0, at_most=1)
     flips: bool = setting(False, flag=True)
     prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
+    spatial: SpatialConfig = subsection(SpatialConfig)
 
     _section = "train"
 

@@ -73,6 +73,7 @@ DECLARED: dict[str, Declaration] = {
     "train.small_lesion_weight": Declaration("localizer", unkeyed_if=_off),
     "train.early_stopping_start": Declaration("localizer", unkeyed_if=_off),
     "train.flips": Declaration("localizer", unkeyed_if=_off),
+    "train.spatial": Declaration("localizer", unkeyed_if=lambda spatial: not spatial["share"]),
     "train.keep_best_after_start": Declaration("localizer", unkeyed_if=_off),
     # lesion overrides added after stores existed: a stage's tree holds every override unset
     # (LesionConfig.applied), so while unset they stay out of the liver's keys and the lesion's

@@ -24,7 +24,8 @@ of the tuning network), so these need not exist for the whole set at once; ``aug
 the ``x`` of each training batch (never a validation batch) as a function of the rows, the seed
 and the epoch (the tuning network's prior jitter, :mod:`liverseg.prior_jitter`); with
 ``train.flips`` each training slice is mirrored or turned, its label alike
-(:mod:`liverseg.train.flips`).
+(:mod:`liverseg.train.flips`), and with ``train.spatial`` zoomed, turned and shifted
+(:mod:`liverseg.train.spatial`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from liverseg.config import TrainConfig
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.train.allocator import reuse_tensor_memory
 from liverseg.train.flips import draw_symmetries, flip_batch
+from liverseg.train.spatial import SpatialConfig, draw_warps, warp_batch
 
 STATE = "state.json"
 FINAL = "final.keras"
@@ -105,7 +107,7 @@ def fit(
             ``val`` ``None``: no early stopping, the last epoch is kept.
         workdir: the folder of this training's checkpoints, ``state.json`` and ``log.csv``.
         settings: optimizer, learning rate, batch size, epochs, patience, seed, precision,
-            jit, flips (``epochs``, ``patience``, ``seed`` override them).
+            jit, flips, spatial warps (``epochs``, ``patience``, ``seed`` override them).
         targets: ``None`` (``y`` is the target) or a function applied to each batch of ``y``
             (training and validation) that returns the batch's target, e.g.
             ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
@@ -175,6 +177,8 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
                  else sampler(epoch))
         batches = Batches(train[0], train[1], settings.batch_size, order=order, targets=targets,
                           multiple_of=share, flips=(seed, epoch) if settings.flips else None,
+                          spatial=(settings.spatial, seed, epoch) if settings.spatial.active
+                          else None,
                           augment=None if augment is None
                           else functools.partial(augment, seed=seed, epoch=epoch))
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
@@ -260,7 +264,10 @@ class Batches(keras.utils.PyDataset):
     ``augment(x, rows)`` of a batch's ``x`` and its row indices (``(B,)`` int64) that returns
     the batch's ``x``. ``flips``: ``None`` or ``(seed, epoch)``: each row of batch ``i``, ``x``
     and ``y`` alike, under the symmetry :func:`~liverseg.train.flips.draw_symmetries` draws
-    for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``multiple_of``: every
+    for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``spatial``: ``None`` or
+    ``(SpatialConfig, seed, epoch)``: each row, ``x`` and ``y`` alike, zoomed, turned and
+    shifted as :func:`~liverseg.train.spatial.draw_warps` draws for ``(seed, epoch, i)``,
+    after the flips (``y`` and a dict's ``"prior"`` by nearest pixel). ``multiple_of``: every
     batch's size is a multiple of it (data-parallel training splits each batch evenly
     between devices), so the last ``(n % batch_size) % multiple_of`` rows of ``order`` are
     left out (other rows each epoch when ``order`` is shuffled). ``kwargs`` go to
@@ -274,10 +281,11 @@ class Batches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size: int, order: np.ndarray | None = None,
                  targets: Callable[[Any], Any] | None = None, multiple_of: int = 1,
                  augment: Callable[[Any, np.ndarray], Any] | None = None,
-                 flips: tuple[int, int] | None = None, **kwargs):
+                 flips: tuple[int, int] | None = None,
+                 spatial: tuple[SpatialConfig, int, int] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y, self.targets, self.augment = x, y, targets, augment
-        self.flips = flips
+        self.flips, self.spatial = flips, spatial
         self.batch_size = int(batch_size)
         if self.batch_size % multiple_of:
             raise ValueError(f"batch_size={batch_size} is not a multiple of {multiple_of}")
@@ -307,6 +315,9 @@ class Batches(keras.utils.PyDataset):
         if self.flips is not None:
             codes = draw_symmetries(stop - start, *self.flips, i)
             x, y = flip_batch(x, codes), flip_batch(y, codes)
+        if self.spatial is not None:
+            warps = draw_warps(stop - start, *self.spatial, i)
+            x, y = warp_batch(x, warps), warp_batch(y, warps, order=0)
         if self.augment is not None:
             x = self.augment(x, np.arange(start, stop, dtype=np.int64) if self.order is None
                              else np.asarray(rows, dtype=np.int64))
