@@ -134,3 +134,7 @@ def test_the_store_keys_stay_while_it_is_off_and_change_when_on():
     on = smoke.replace(**{"train.spatial.share": 0.5})
     assert stage_tree(on, "localizer")["train"]["spatial"]["share"] == 0.5
     assert stage_tree(on.stage("lesion"), "localizer")["train"]["spatial"]["share"] == 0.5
+    liver_only = on.replace(**{"lesion.spatial_share": 0.0})  # the lesion stage keeps its key
+    assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
+        smoke.stage("lesion"), "localizer")
+    assert liver_only.stage("liver").train.spatial.share == 0.5

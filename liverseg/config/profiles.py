@@ -38,8 +38,9 @@ class LesionConfig(Section):
     liver's input, so a lesion view of twice its size gets half the margin in mm; the paper's
     16 of 512 is 1/32 of the input). ``image_size`` is the
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
-    ``base_filters`` widens or narrows both lesion networks; the ``train`` fields are those
-    of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
+    ``base_filters`` widens or narrows both lesion networks; ``spatial_share`` is the lesion
+    stage's ``train.spatial.share`` (its zooms, turns and shifts; the ranges are the liver's);
+    the ``train`` fields are those of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
     in-sample priors, where weak fold localizers may cover few lesions). ``synthesis`` joins
     the lesion stage's training volumes by synthetic copies with lesions inserted into their
     livers (:mod:`liverseg.lesion_synthesis`: drawn in advance, every copy every epoch, or with
@@ -61,6 +62,7 @@ class LesionConfig(Section):
     small_lesion_weight: Optional[float] = setting(None, at_least=0, optional=True)
     positive_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     flips: Optional[bool] = setting(None, flag=True, optional=True)
+    spatial_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
     prior_keep_largest: Optional[bool] = setting(False, flag=True, optional=True)
@@ -78,6 +80,7 @@ class LesionConfig(Section):
             "early_stopping_start", "keep_best_after_start", "empty_slice_fraction",
             "loss_scheme", "positive_weight", "dice_over", "small_lesion_weight",
             "positive_share", "flips", "prior_folds")},
+        "spatial_share": ("train.spatial.share",),
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
         "prior_margin": ("prior.margin",),

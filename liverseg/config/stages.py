@@ -79,7 +79,7 @@ DECLARED: dict[str, Declaration] = {
     # (LesionConfig.applied), so while unset they stay out of the liver's keys and the lesion's
     **{f"lesion.{name}": Declaration("localizer", unkeyed_if=_unset)
        for name in ("small_lesion_weight", "prior_margin", "early_stopping_start", "flips",
-                    "keep_best_after_start")},
+                    "keep_best_after_start", "spatial_share")},
     "inference": Declaration("rounds"),
     # these cut the lesion view every lesion network learns from
     "inference.liver_margin": Declaration("localizer"),
