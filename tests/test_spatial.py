@@ -138,3 +138,12 @@ def test_the_store_keys_stay_while_it_is_off_and_change_when_on():
     assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
         smoke.stage("lesion"), "localizer")
     assert liver_only.stage("liver").train.spatial.share == 0.5
+
+
+def test_demo_warps_its_liver_slices_and_not_its_lesion_view():
+    demo = profile("demo")
+    liver, lesion = demo.stage("liver").train.spatial, demo.stage("lesion").train.spatial
+    assert liver.active and liver.zoom == (0.85, 1.7) and liver.shift == 0.1
+    assert not lesion.active  # the lesion stage's networks keep the keys they were measured with
+    assert "spatial" not in stage_tree(demo.stage("lesion"), "localizer")["train"]
+    assert not profile("smoke").train.spatial.active and not profile("paper").train.spatial.active
