@@ -41,8 +41,9 @@ class LesionConfig(Section):
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
     ``base_filters`` widens or narrows both lesion networks; ``spatial_share`` is the lesion
     stage's ``train.spatial.share`` (its zooms, turns and shifts; the ranges are the liver's);
-    the ``train`` fields are those of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns from the main localizer's
-    in-sample priors, where weak fold localizers may cover few lesions). ``synthesis`` joins
+    the ``train`` fields are those of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns
+    from the main localizer's in-sample priors, where weak fold localizers may cover few
+    lesions). ``synthesis`` joins
     the lesion stage's training volumes by synthetic copies with lesions inserted into their
     livers (:mod:`liverseg.lesion_synthesis`: drawn in advance, every copy every epoch, or with
     ``synthesis.per_epoch`` a draw of its own for each epoch).
