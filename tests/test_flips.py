@@ -64,11 +64,12 @@ def test_a_batch_keeps_image_prior_and_label_in_register():
     np.testing.assert_array_equal(again[2][1], flipped[2][1])
 
 
-def test_only_training_batches_are_flipped(monkeypatch, tmp_path):
+def batches_seen_by_fit(monkeypatch, tmp_path, settings) -> list:
+    """``(kind, batches)`` for every ``Batches`` a tiny :func:`~liverseg.train.loop.fit` of 2
+    epochs with ``settings`` makes: kind ``"training"`` or ``"validation"``."""
     import keras
 
     from liverseg import losses
-    from liverseg.config import TrainConfig
     from liverseg.train import loop
 
     seen = []
@@ -77,7 +78,7 @@ def test_only_training_batches_are_flipped(monkeypatch, tmp_path):
     class Recording(real):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            seen.append(("training" if self.order is not None else "validation", self.flips))
+            seen.append(("training" if self.order is not None else "validation", self))
 
     monkeypatch.setattr(loop, "Batches", Recording)
     x = np.zeros((8, 8, 8, 1), np.float32)
@@ -87,8 +88,15 @@ def test_only_training_batches_are_flipped(monkeypatch, tmp_path):
         inputs = keras.Input((8, 8, 1))
         return keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
 
+    loop.fit(build, losses.BceDiceLoss(), (x, y), (x, y), tmp_path, settings, progress=False)
+    return seen
+
+
+def test_only_training_batches_are_flipped(monkeypatch, tmp_path):
+    from liverseg.config import TrainConfig
+
     settings = TrainConfig(batch_size=4, epochs=2, early_stopping_patience=5, flips=True,
                            jit_compile=False)
-    loop.fit(build, losses.BceDiceLoss(), (x, y), (x, y), tmp_path, settings, progress=False)
+    seen = [(kind, b.flips) for kind, b in batches_seen_by_fit(monkeypatch, tmp_path, settings)]
     assert ("validation", None) in seen
     assert [f for kind, f in seen if kind == "training"] == [(0, 0), (0, 1)]

@@ -94,35 +94,22 @@ def test_a_batch_keeps_image_prior_and_label_in_register():
         assert inside.size and np.median(inside) == pytest.approx(3.0)
     again = Batches(x, labels, 4, spatial=(settings, 5, 1))  # a resumed run reads the same
     np.testing.assert_array_equal(again[1][1], warped[1][1])
+    warps = draw_warps(4, settings, 5, 1, 0)  # a list is warped row by row as a dict is
+    as_list = warp_batch([x["image"][:4], labels[:4]], warps, order=0)
+    as_dict = warp_batch({"image": x["image"][:4], "label": labels[:4]}, warps, order=0)
+    np.testing.assert_array_equal(as_list[0], as_dict["image"])
+    np.testing.assert_array_equal(as_list[1], as_dict["label"])
 
 
 def test_only_training_batches_are_warped(monkeypatch, tmp_path):
-    import keras
-
-    from liverseg import losses
     from liverseg.config import TrainConfig
-    from liverseg.train import loop
 
-    seen = []
-    real = loop.Batches
-
-    class Recording(real):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            seen.append(("training" if self.order is not None else "validation",
-                         None if self.spatial is None else self.spatial[1:]))
-
-    monkeypatch.setattr(loop, "Batches", Recording)
-    x = np.zeros((8, 8, 8, 1), np.float32)
-    y = np.zeros((8, 8, 8, 1), np.float32)
-
-    def build():
-        inputs = keras.Input((8, 8, 1))
-        return keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    from .test_flips import batches_seen_by_fit
 
     settings = TrainConfig(batch_size=4, epochs=2, early_stopping_patience=5,
                            spatial=SpatialConfig(share=0.5), jit_compile=False)
-    loop.fit(build, losses.BceDiceLoss(), (x, y), (x, y), tmp_path, settings, progress=False)
+    seen = [(kind, None if b.spatial is None else b.spatial[1:])
+            for kind, b in batches_seen_by_fit(monkeypatch, tmp_path, settings)]
     assert ("validation", None) in seen
     assert [s for kind, s in seen if kind == "training"] == [(0, 0), (0, 1)]
 

@@ -122,14 +122,17 @@ def warp_image(image: np.ndarray, zoom: float, angle: float = 0.0, shift_y: floa
 
 
 def warp_batch(batch, warps: Warps, order: int = 1):
-    """Each row ``i`` of ``batch`` (an array ``(B, H, W[, C])``, or a dict of them) under
-    ``warps``' row ``i``; new arrays, same structure. In a dict, the ``"prior"`` entry (the
-    tuning network's ROI prior) is warped by its nearest pixel whatever ``order`` says.
+    """Each row ``i`` of ``batch`` (an array ``(B, H, W[, C])``, or a dict or list of them, as
+    :func:`~liverseg.train.flips.flip_batch` takes) under ``warps``' row ``i``; new arrays, same
+    structure. In a dict, the ``"prior"`` entry (the tuning network's ROI prior) is warped by its
+    nearest pixel whatever ``order`` says.
 
     Raises ``ValueError`` when ``batch`` and ``warps`` differ in length."""
     if isinstance(batch, dict):
         return {key: warp_batch(value, warps, 0 if key == "prior" else order)
                 for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return [warp_batch(value, warps, order) for value in batch]
     array = np.asarray(batch)
     if len(array) != len(warps):
         raise ValueError(f"{len(warps)} warps for a batch of {len(array)} rows")
