@@ -327,7 +327,7 @@ def test_a_lesion_override_added_later_leaves_every_stored_network_its_key(struc
         assert set(tree["lesion"]) == FIRST_KEYED_LESION_FIELDS
     newer = set(config.LesionConfig.TARGETS) - FIRST_KEYED_LESION_FIELDS
     assert newer == {"small_lesion_weight", "prior_margin", "early_stopping_start", "flips",
-                     "keep_best_after_start", "spatial_share"}
+                     "keep_best_after_start", "spatial_share", "intensity_share"}
 
 
 def test_a_synthetic_copy_stays_in_its_patients_fold():

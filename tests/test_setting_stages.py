@@ -93,6 +93,7 @@ def test_every_setting_changes_the_keys_of_its_stage_and_the_later_ones():
     # every setting that is keyed only once set is set, so that each one's change shows
     base = profile("demo").replace(**{"train.prior_jitter.share": 0.3,
                                       "train.spatial.share": 0.5,
+                                      "train.intensity.share": 0.5,
                                       "self_training.unlabelled_share": 0.25,
                                       "self_training.unlabelled_phantoms": 2})
     before = _keys(base)

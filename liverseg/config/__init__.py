@@ -27,7 +27,7 @@ from liverseg.datasets.planes import PLANES
 from liverseg.errors import SettingError
 
 # The rest loads on first use: the sections that live beside their code (liverseg.crf,
-# .preprocess, .prior_jitter, .lesion_synthesis, .train.spatial) declare their rules with
+# .preprocess, .prior_jitter, .lesion_synthesis, .train.spatial, .train.intensity) declare their rules with
 # liverseg.config._base, and the tree holds them, so importing one of them first must not load
 # the tree.
 _LAZY = {
@@ -41,6 +41,7 @@ _LAZY = {
     "liverseg.preprocess": ("PreprocessConfig",),
     "liverseg.prior_jitter": ("PriorJitterConfig",),
     "liverseg.train.spatial": ("SpatialConfig",),
+    "liverseg.train.intensity": ("IntensityConfig",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -13,6 +13,7 @@ from liverseg.config._base import (COMBINATIONS, DICE_REDUCTIONS, FUSIONS, LESIO
 from liverseg.crf import CRFParams
 from liverseg.errors import SettingError
 from liverseg.prior_jitter import PriorJitterConfig
+from liverseg.train.intensity import IntensityConfig
 from liverseg.train.spatial import SpatialConfig
 
 
@@ -167,6 +168,10 @@ class TrainConfig(Section):
     zoomed, turned and shifted anew every epoch, image, prior and label alike, after SynthSeg
     (issue 17: real scans frame the liver otherwise than the phantoms); off by default
     (``share`` 0), never on validation; with ``flips`` the warp follows the flip.
+    ``intensity`` (:class:`liverseg.train.intensity.IntensityConfig`): a share of the training
+    rows' z-scored images mapped to ``scale * x + offset`` anew every epoch (another volume's
+    mean and standard deviation would do that: a real abdomen or a crop puts the liver at
+    another z than a phantom), after the warps; the prior and the label stay; off by default.
 
     The loss and the sampling, for a rare foreground (the lesions): ``positive_weight``
     weighs the foreground pixels' BCE term (1: the paper's Eq. 4); ``dice_over`` is
@@ -210,6 +215,7 @@ class TrainConfig(Section):
     flips: bool = setting(False, flag=True)
     prior_jitter: PriorJitterConfig = subsection(PriorJitterConfig)
     spatial: SpatialConfig = subsection(SpatialConfig)
+    intensity: IntensityConfig = subsection(IntensityConfig)
 
     _section = "train"
 

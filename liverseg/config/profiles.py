@@ -40,7 +40,8 @@ class LesionConfig(Section):
     16 of 512 is 1/32 of the input). ``image_size`` is the
     lesion view's input (the liver's box resized to it, :mod:`liverseg.lesion_view`);
     ``base_filters`` widens or narrows both lesion networks; ``spatial_share`` is the lesion
-    stage's ``train.spatial.share`` (its zooms, turns and shifts; the ranges are the liver's);
+    stage's ``train.spatial.share`` (its zooms, turns and shifts; the ranges are the liver's),
+    ``intensity_share`` its ``train.intensity.share`` (contrast and brightness, the same way);
     the ``train`` fields are those of :class:`TrainConfig` (``prior_folds`` 1: the tuner learns
     from the main localizer's in-sample priors, where weak fold localizers may cover few
     lesions). ``synthesis`` joins
@@ -65,6 +66,7 @@ class LesionConfig(Section):
     positive_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     flips: Optional[bool] = setting(None, flag=True, optional=True)
     spatial_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
+    intensity_share: Optional[float] = setting(None, at_least=0, at_most=1, optional=True)
     prior_folds: Optional[int] = setting(None, whole=True, at_least=1, optional=True)
     prior_mode: Optional[str] = setting("boxes", choices=PRIOR_MODES, optional=True)
     prior_keep_largest: Optional[bool] = setting(False, flag=True, optional=True)
@@ -83,6 +85,7 @@ class LesionConfig(Section):
             "loss_scheme", "positive_weight", "dice_over", "small_lesion_weight",
             "positive_share", "flips", "prior_folds")},
         "spatial_share": ("train.spatial.share",),
+        "intensity_share": ("train.intensity.share",),
         "prior_mode": ("prior.mode",),
         "prior_keep_largest": ("prior.keep_largest",),
         "prior_margin": ("prior.margin",),

@@ -74,12 +74,14 @@ DECLARED: dict[str, Declaration] = {
     "train.early_stopping_start": Declaration("localizer", unkeyed_if=_off),
     "train.flips": Declaration("localizer", unkeyed_if=_off),
     "train.spatial": Declaration("localizer", unkeyed_if=lambda spatial: not spatial["share"]),
+    "train.intensity": Declaration("localizer",
+                                   unkeyed_if=lambda intensity: not intensity["share"]),
     "train.keep_best_after_start": Declaration("localizer", unkeyed_if=_off),
     # lesion overrides added after stores existed: a stage's tree holds every override unset
     # (LesionConfig.applied), so while unset they stay out of the liver's keys and the lesion's
     **{f"lesion.{name}": Declaration("localizer", unkeyed_if=_unset)
        for name in ("small_lesion_weight", "prior_margin", "early_stopping_start", "flips",
-                    "keep_best_after_start", "spatial_share")},
+                    "keep_best_after_start", "spatial_share", "intensity_share")},
     "inference": Declaration("rounds"),
     # these cut the lesion view every lesion network learns from
     "inference.liver_margin": Declaration("localizer"),

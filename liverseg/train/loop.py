@@ -24,8 +24,9 @@ of the tuning network), so these need not exist for the whole set at once; ``aug
 the ``x`` of each training batch (never a validation batch) as a function of the rows, the seed
 and the epoch (the tuning network's prior jitter, :mod:`liverseg.prior_jitter`); with
 ``train.flips`` each training slice is mirrored or turned, its label alike
-(:mod:`liverseg.train.flips`), and with ``train.spatial`` zoomed, turned and shifted
-(:mod:`liverseg.train.spatial`).
+(:mod:`liverseg.train.flips`), with ``train.spatial`` zoomed, turned and shifted
+(:mod:`liverseg.train.spatial`), and with ``train.intensity`` re-contrasted
+(:mod:`liverseg.train.intensity`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from liverseg.config import TrainConfig
 from liverseg.io.atomic import atomic_path, atomic_write_text
 from liverseg.train.allocator import reuse_tensor_memory
 from liverseg.train.flips import draw_symmetries, flip_batch
+from liverseg.train.intensity import IntensityConfig, draw_remaps, remap_batch
 from liverseg.train.spatial import SpatialConfig, draw_warps, warp_batch
 
 STATE = "state.json"
@@ -107,7 +109,8 @@ def fit(
             ``val`` ``None``: no early stopping, the last epoch is kept.
         workdir: the folder of this training's checkpoints, ``state.json`` and ``log.csv``.
         settings: optimizer, learning rate, batch size, epochs, patience, seed, precision,
-            jit, flips, spatial warps (``epochs``, ``patience``, ``seed`` override them).
+            jit, flips, spatial warps, intensity remaps (``epochs``, ``patience``, ``seed``
+            override them).
         targets: ``None`` (``y`` is the target) or a function applied to each batch of ``y``
             (training and validation) that returns the batch's target, e.g.
             ``lambda y: losses.multi_level_targets(y, n_levels)``. It must depend on the
@@ -179,6 +182,8 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
                           multiple_of=share, flips=(seed, epoch) if settings.flips else None,
                           spatial=(settings.spatial, seed, epoch) if settings.spatial.active
                           else None,
+                          intensity=(settings.intensity, seed, epoch)
+                          if settings.intensity.active else None,
                           augment=None if augment is None
                           else functools.partial(augment, seed=seed, epoch=epoch))
         fitted = model.fit(batches, epochs=1, shuffle=False, verbose=0)
@@ -267,7 +272,10 @@ class Batches(keras.utils.PyDataset):
     for ``(seed, epoch, i)``, before ``augment`` and ``targets``. ``spatial``: ``None`` or
     ``(SpatialConfig, seed, epoch)``: each row, ``x`` and ``y`` alike, zoomed, turned and
     shifted as :func:`~liverseg.train.spatial.draw_warps` draws for ``(seed, epoch, i)``,
-    after the flips (``y`` and a dict's ``"prior"`` by nearest pixel). ``multiple_of``: every
+    after the flips (``y`` and a dict's ``"prior"`` by nearest pixel). ``intensity``: ``None``
+    or ``(IntensityConfig, seed, epoch)``: each row's image (not ``y``, not a dict's
+    ``"prior"``) remapped as :func:`~liverseg.train.intensity.draw_remaps` draws for ``(seed,
+    epoch, i)``, after the warps. ``multiple_of``: every
     batch's size is a multiple of it (data-parallel training splits each batch evenly
     between devices), so the last ``(n % batch_size) % multiple_of`` rows of ``order`` are
     left out (other rows each epoch when ``order`` is shuffled). ``kwargs`` go to
@@ -282,10 +290,11 @@ class Batches(keras.utils.PyDataset):
                  targets: Callable[[Any], Any] | None = None, multiple_of: int = 1,
                  augment: Callable[[Any, np.ndarray], Any] | None = None,
                  flips: tuple[int, int] | None = None,
-                 spatial: tuple[SpatialConfig, int, int] | None = None, **kwargs):
+                 spatial: tuple[SpatialConfig, int, int] | None = None,
+                 intensity: tuple[IntensityConfig, int, int] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y, self.targets, self.augment = x, y, targets, augment
-        self.flips, self.spatial = flips, spatial
+        self.flips, self.spatial, self.intensity = flips, spatial, intensity
         self.batch_size = int(batch_size)
         if self.batch_size % multiple_of:
             raise ValueError(f"batch_size={batch_size} is not a multiple of {multiple_of}")
@@ -318,6 +327,8 @@ class Batches(keras.utils.PyDataset):
         if self.spatial is not None:
             warps = draw_warps(stop - start, *self.spatial, i)
             x, y = warp_batch(x, warps), warp_batch(y, warps, order=0)
+        if self.intensity is not None:
+            x = remap_batch(x, draw_remaps(stop - start, *self.intensity, i))
         if self.augment is not None:
             x = self.augment(x, np.arange(start, stop, dtype=np.int64) if self.order is None
                              else np.asarray(rows, dtype=np.int64))
