@@ -98,3 +98,13 @@ def test_the_store_keys_stay_while_it_is_off_and_change_when_on():
     assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
         smoke.stage("lesion"), "localizer")
     assert liver_only.stage("liver").train.intensity.share == 0.5
+
+
+def test_demo_recontrasts_half_its_liver_slices_and_not_its_lesion_view():
+    demo = profile("demo")
+    liver, lesion = demo.stage("liver").train.intensity, demo.stage("lesion").train.intensity
+    assert liver.active and liver.share == 0.5 and liver.contrast == (0.6, 1.5)
+    assert not lesion.active  # the lesion stage's networks keep the keys they were measured with
+    assert "intensity" not in stage_tree(demo.stage("lesion"), "localizer")["train"]
+    assert not profile("smoke").train.intensity.active
+    assert not profile("paper").train.intensity.active
