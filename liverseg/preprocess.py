@@ -26,7 +26,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from liverseg.config._base import Pair, Section, setting
-from liverseg.errors import InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, SettingError, ShapeError
 
 ZSCORE_SCOPES = ("volume", "slice")
 
@@ -42,6 +42,12 @@ class PreprocessConfig(Section):
         median_dims: 2 filters each axial slice on its own (the paper's Eq. 2 is 2D);
             3 uses a cube, which mixes neighbouring slices.
         zscore_scope: ``"volume"`` (one mean / std per volume) or ``"slice"`` (per axial slice).
+        zscore_stats: ``(mean, sd)`` in windowed HU: the same statistics for every volume, in
+            place of its own (``zscore_scope`` then unused), as nnU-Net normalizes CT by its
+            training set's; ``None`` (the default): each volume's own, the paper's reading.
+            The paper's Eq. 1 does not say whose mean and sd it takes, and a volume's own
+            depend on its field of view: a crop around the liver puts its liver at another z
+            than a whole abdomen does (see "From phantoms to real CT").
         eps: smallest standard deviation divided by (see :func:`zscore`).
     """
 
@@ -49,9 +55,24 @@ class PreprocessConfig(Section):
     median_size: int | None = setting(3, whole=True, at_least=1, optional=True)
     median_dims: int = setting(2, choices=(2, 3))
     zscore_scope: str = setting("volume", choices=ZSCORE_SCOPES)
+    zscore_stats: tuple[float, float] | None = setting(None, pair=Pair(order="", floats=True),
+                                                      optional=True)
     eps: float = setting(1e-6, above=0)
 
     _section = "preprocess"
+
+    def _check_across(self):
+        if self.zscore_stats is not None and not self.zscore_stats[1] > 0:
+            raise SettingError(f"preprocess.zscore_stats={self.zscore_stats}: the sd (second) "
+                               "must be positive")
+
+    def slice_key(self) -> dict:
+        """The settings that decide the preprocessed values, as a slice folder's index keeps
+        them: ``zscore_stats`` only once set, so folders cut before it existed stay valid."""
+        settings = self.to_dict()
+        if settings["zscore_stats"] is None:
+            del settings["zscore_stats"]
+        return settings
 
 
 def check_finite(x, source: str | os.PathLike | None = None) -> np.ndarray:
@@ -130,7 +151,8 @@ def preprocess(hu, config: PreprocessConfig | None = None, *, mask=None, source=
     Args:
         hu: ``(h, w)`` or ``(z, y, x)`` Hounsfield units.
         config: the steps' settings (default: :class:`PreprocessConfig`, the paper's).
-        mask: optional voxels the z-score statistics come from (e.g. the body).
+        mask: optional voxels the z-score statistics come from (e.g. the body); unused with
+            ``config.zscore_stats``, which fixes them.
         source: file the image came from, named in error messages.
 
     Returns:
@@ -146,6 +168,8 @@ def preprocess(hu, config: PreprocessConfig | None = None, *, mask=None, source=
         x = window(x, *config.window)
     if config.median_size and config.median_size > 1:
         x = median_filter(x, int(config.median_size), dims=config.median_dims)
+    if config.zscore_stats is not None:
+        return _standardize(x, *config.zscore_stats, config.eps)
     return zscore(x, mask=mask, eps=config.eps, scope=config.zscore_scope)
 
 

@@ -114,3 +114,32 @@ def test_config_validation():
         PreprocessConfig(zscore_scope="patient")
     with pytest.raises(SettingError, match=r"preprocess\.median_dims"):
         PreprocessConfig(median_dims=4)
+
+
+def test_fixed_statistics_do_not_depend_on_the_field_of_view():
+    # the paper's volume z-score moves a liver with what else the scan holds; fixed
+    # statistics give the same voxel the same value in a crop as in the whole volume
+    hu = ct((3, 48, 48)).astype(np.float32)
+    hu[:, 16:32, 16:32] = 120.0  # a bright organ
+    crop = hu[:, 12:36, 12:36]
+    fixed = PreprocessConfig(zscore_stats=(-72.0, 58.0))
+    whole, cropped = preprocess(hu, fixed), preprocess(crop, fixed)
+    np.testing.assert_allclose(cropped[:, 4:20, 4:20], whole[:, 16:32, 16:32])
+    np.testing.assert_allclose(whole, (median_filter(window(hu)) + 72.0) / 58.0, rtol=1e-5)
+    own_whole, own_crop = preprocess(hu), preprocess(crop)
+    assert abs(own_crop[:, 8, 8].mean() - own_whole[:, 20, 20].mean()) > 0.1  # the paper's moves
+
+
+def test_fixed_statistics_are_checked_and_keyed_only_once_set():
+    from liverseg.config import profile, stage_tree
+
+    with pytest.raises(SettingError, match=r"preprocess\.zscore_stats.*sd"):
+        PreprocessConfig(zscore_stats=(0.0, 0.0))
+    with pytest.raises(SettingError, match=r"preprocess\.zscore_stats"):
+        PreprocessConfig(zscore_stats=(0.0,))
+    assert "zscore_stats" not in PreprocessConfig().slice_key()  # old slice folders stay valid
+    assert PreprocessConfig(zscore_stats=(1, 2)).slice_key()["zscore_stats"] == (1.0, 2.0)
+    smoke = profile("smoke")
+    assert "zscore_stats" not in stage_tree(smoke, "localizer")["preprocess"]
+    fixed = smoke.replace(**{"preprocess.zscore_stats": (-72.0, 58.0)})
+    assert stage_tree(fixed, "localizer")["preprocess"]["zscore_stats"] == (-72.0, 58.0)

@@ -244,6 +244,8 @@ def _open_folder(folder: Path, key: dict) -> SliceSet | None:
 def _settings_of(config) -> dict | None:
     if config is None:
         return None
+    if hasattr(config, "slice_key"):
+        return config.slice_key()
     if hasattr(config, "to_dict"):
         return config.to_dict()
     return dataclasses.asdict(config)
