@@ -162,15 +162,32 @@ def preprocess(hu, config: PreprocessConfig | None = None, *, mask=None, source=
         InvalidDataError: NaN or infinite input, bad settings, empty mask.
     """
     config = config or PreprocessConfig()
+    x = _windowed_and_filtered(hu, config, source)
+    if config.zscore_stats is not None:
+        return _standardize(x, *config.zscore_stats, config.eps)
+    return zscore(x, mask=mask, eps=config.eps, scope=config.zscore_scope)
+
+
+def volume_statistics(hu, config: PreprocessConfig | None = None, *,
+                      source=None) -> tuple[float, float]:
+    """The ``(mean, sd)`` the paper's z-score divides a volume by: those of its windowed,
+    median-filtered HU. The median of these over a training set's volumes is a choice for
+    ``PreprocessConfig.zscore_stats`` (nnU-Net normalizes CT by its training set's).
+
+    Raises:
+        InvalidDataError: NaN or infinite input (naming ``source``).
+    """
+    return _stats(_windowed_and_filtered(hu, config or PreprocessConfig(), source), None)
+
+
+def _windowed_and_filtered(hu, config: PreprocessConfig, source) -> np.ndarray:
     x = check_finite(hu, source).astype(np.float32)
     _check_image(x, source)
     if config.window is not None:
         x = window(x, *config.window)
     if config.median_size and config.median_size > 1:
         x = median_filter(x, int(config.median_size), dims=config.median_dims)
-    if config.zscore_stats is not None:
-        return _standardize(x, *config.zscore_stats, config.eps)
-    return zscore(x, mask=mask, eps=config.eps, scope=config.zscore_scope)
+    return x
 
 
 def _stats(x, mask) -> tuple[float, float]:

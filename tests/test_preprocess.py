@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from liverseg.errors import InvalidDataError, SettingError, ShapeError
-from liverseg.preprocess import PreprocessConfig, median_filter, preprocess, window, zscore
+from liverseg.preprocess import (PreprocessConfig, median_filter, preprocess, volume_statistics,
+                                 window, zscore)
 
 RNG = np.random.default_rng(0)
 
@@ -128,6 +129,11 @@ def test_fixed_statistics_do_not_depend_on_the_field_of_view():
     np.testing.assert_allclose(whole, (median_filter(window(hu)) + 72.0) / 58.0, rtol=1e-5)
     own_whole, own_crop = preprocess(hu), preprocess(crop)
     assert abs(own_crop[:, 8, 8].mean() - own_whole[:, 20, 20].mean()) > 0.1  # the paper's moves
+    mean, sd = volume_statistics(hu)  # what the paper's z-score divides by
+    np.testing.assert_allclose(preprocess(hu, PreprocessConfig(zscore_stats=(mean, sd))),
+                               own_whole, atol=1e-5)
+    with pytest.raises(InvalidDataError, match="a.nii: image has .* NaN"):
+        volume_statistics(np.where(hu == hu[0, 1, 1], np.nan, hu), source="a.nii")
 
 
 def test_fixed_statistics_are_checked_and_keyed_only_once_set():
