@@ -68,7 +68,8 @@ def test_a_training_batch_remaps_its_image_after_the_warps_and_keeps_its_label()
         np.testing.assert_array_equal(yb, yw)  # labels untouched
         np.testing.assert_array_equal(xb["prior"], xw["prior"])
         remaps = draw_remaps(4, settings, 3, 1, i)
-        expected = xw["image"] * remaps.scale[:, None, None, None] + remaps.offset[:, None, None, None]
+        per_row = (slice(None), None, None, None)
+        expected = xw["image"] * remaps.scale[per_row] + remaps.offset[per_row]
         np.testing.assert_allclose(xb["image"], expected, rtol=1e-6)
     again = Batches(x, labels, 4, spatial=(spatial, 3, 1), intensity=(settings, 3, 1))
     np.testing.assert_array_equal(again[1][0]["image"], both[1][0]["image"])  # resumable

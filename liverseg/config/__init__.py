@@ -27,9 +27,9 @@ from liverseg.datasets.planes import PLANES
 from liverseg.errors import SettingError
 
 # The rest loads on first use: the sections that live beside their code (liverseg.crf,
-# .preprocess, .prior_jitter, .lesion_synthesis, .train.spatial, .train.intensity) declare their rules with
-# liverseg.config._base, and the tree holds them, so importing one of them first must not load
-# the tree.
+# .preprocess, .prior_jitter, .lesion_synthesis, .train.spatial, .train.intensity) declare
+# their rules with liverseg.config._base, and the tree holds them, so importing one of them
+# first must not load the tree.
 _LAZY = {
     "liverseg.config.networks": (
         "InferenceConfig", "LocalizationConfig", "PatchConfig", "PriorConfig",
