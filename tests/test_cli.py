@@ -242,6 +242,19 @@ def test_train_devices_sets_data_parallel_training_and_checks_the_batch(tmp_path
         _settings(args)
 
 
+def test_train_set_takes_a_pair_as_json(tmp_path):
+    from liverseg.cli import _settings, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--profile", "smoke", "--out", str(tmp_path),
+                              "--set", "preprocess.zscore_stats=[-72, 58]"])
+    assert _settings(args).preprocess.zscore_stats == (-72.0, 58.0)
+    args = parser.parse_args(["train", "--profile", "smoke", "--out", str(tmp_path),
+                              "--set", "preprocess.zscore_stats=[-72, 0]"])
+    with pytest.raises(SystemExit, match="preprocess.zscore_stats"):
+        _settings(args)
+
+
 def test_commands_keep_tensorflow_retracing_warnings_quiet(phantoms, capsys):
     import logging
 
