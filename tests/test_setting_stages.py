@@ -94,6 +94,7 @@ def test_every_setting_changes_the_keys_of_its_stage_and_the_later_ones():
     base = profile("demo").replace(**{"train.prior_jitter.share": 0.3,
                                       "train.spatial.share": 0.5,
                                       "train.intensity.share": 0.5,
+                                      "preprocess.zscore_stats": (-72.0, 58.0),
                                       "self_training.unlabelled_share": 0.25,
                                       "self_training.unlabelled_phantoms": 2})
     before = _keys(base)
