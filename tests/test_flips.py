@@ -92,6 +92,37 @@ def batches_seen_by_fit(monkeypatch, tmp_path, settings) -> list:
     return seen
 
 
+def assert_only_training_batches_draw(monkeypatch, tmp_path, name: str, section) -> None:
+    """A fit of 2 epochs with ``train.<name>`` set to ``section`` gives its draws (``(seed,
+    epoch)``) to each training epoch's ``Batches`` and none to the validation batches."""
+    from liverseg.config import TrainConfig
+
+    settings = TrainConfig(batch_size=4, epochs=2, early_stopping_patience=5, jit_compile=False,
+                           **{name: section})
+    seen = [(kind, None if getattr(b, name) is None else getattr(b, name)[1:])
+            for kind, b in batches_seen_by_fit(monkeypatch, tmp_path, settings)]
+    assert ("validation", None) in seen
+    assert [s for kind, s in seen if kind == "training"] == [(0, 0), (0, 1)]
+
+
+def assert_keyed_only_once_on(name: str) -> None:
+    """``train.<name>`` stays out of every store key while its share is 0, enters the liver's
+    and the lesion's when set, and ``lesion.<name>_share`` 0 gives the lesion stage back its
+    key of before."""
+    from liverseg.config import profile, stage_tree
+
+    smoke = profile("smoke")
+    for stage in ("localizer", "tuner", "rounds"):
+        assert name not in stage_tree(smoke, stage).get("train", {})
+    on = smoke.replace(**{f"train.{name}.share": 0.5})
+    assert stage_tree(on, "localizer")["train"][name]["share"] == 0.5
+    assert stage_tree(on.stage("lesion"), "localizer")["train"][name]["share"] == 0.5
+    liver_only = on.replace(**{f"lesion.{name}_share": 0.0})  # the lesion stage keeps its key
+    assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
+        smoke.stage("lesion"), "localizer")
+    assert getattr(liver_only.stage("liver").train, name).share == 0.5
+
+
 def test_only_training_batches_are_flipped(monkeypatch, tmp_path):
     from liverseg.config import TrainConfig
 

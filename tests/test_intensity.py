@@ -76,29 +76,15 @@ def test_a_training_batch_remaps_its_image_after_the_warps_and_keeps_its_label()
 
 
 def test_only_training_batches_are_remapped(monkeypatch, tmp_path):
-    from liverseg.config import TrainConfig
+    from .test_flips import assert_only_training_batches_draw
 
-    from .test_flips import batches_seen_by_fit
-
-    settings = TrainConfig(batch_size=4, epochs=2, early_stopping_patience=5,
-                           intensity=IntensityConfig(share=0.5), jit_compile=False)
-    seen = [(kind, None if b.intensity is None else b.intensity[1:])
-            for kind, b in batches_seen_by_fit(monkeypatch, tmp_path, settings)]
-    assert ("validation", None) in seen
-    assert [s for kind, s in seen if kind == "training"] == [(0, 0), (0, 1)]
+    assert_only_training_batches_draw(monkeypatch, tmp_path, "intensity", IntensityConfig(share=0.5))
 
 
 def test_the_store_keys_stay_while_it_is_off_and_change_when_on():
-    smoke = profile("smoke")
-    for stage in ("localizer", "tuner", "rounds"):
-        assert "intensity" not in stage_tree(smoke, stage).get("train", {})
-    on = smoke.replace(**{"train.intensity.share": 0.5})
-    assert stage_tree(on, "localizer")["train"]["intensity"]["share"] == 0.5
-    assert stage_tree(on.stage("lesion"), "localizer")["train"]["intensity"]["share"] == 0.5
-    liver_only = on.replace(**{"lesion.intensity_share": 0.0})  # the lesion stage keeps its key
-    assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
-        smoke.stage("lesion"), "localizer")
-    assert liver_only.stage("liver").train.intensity.share == 0.5
+    from .test_flips import assert_keyed_only_once_on
+
+    assert_keyed_only_once_on("intensity")
 
 
 def test_demo_recontrasts_half_its_liver_slices_and_not_its_lesion_view():

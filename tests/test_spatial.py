@@ -102,29 +102,15 @@ def test_a_batch_keeps_image_prior_and_label_in_register():
 
 
 def test_only_training_batches_are_warped(monkeypatch, tmp_path):
-    from liverseg.config import TrainConfig
+    from .test_flips import assert_only_training_batches_draw
 
-    from .test_flips import batches_seen_by_fit
-
-    settings = TrainConfig(batch_size=4, epochs=2, early_stopping_patience=5,
-                           spatial=SpatialConfig(share=0.5), jit_compile=False)
-    seen = [(kind, None if b.spatial is None else b.spatial[1:])
-            for kind, b in batches_seen_by_fit(monkeypatch, tmp_path, settings)]
-    assert ("validation", None) in seen
-    assert [s for kind, s in seen if kind == "training"] == [(0, 0), (0, 1)]
+    assert_only_training_batches_draw(monkeypatch, tmp_path, "spatial", SpatialConfig(share=0.5))
 
 
 def test_the_store_keys_stay_while_it_is_off_and_change_when_on():
-    smoke = profile("smoke")
-    for stage in ("localizer", "tuner", "rounds"):
-        assert "spatial" not in stage_tree(smoke, stage).get("train", {})
-    on = smoke.replace(**{"train.spatial.share": 0.5})
-    assert stage_tree(on, "localizer")["train"]["spatial"]["share"] == 0.5
-    assert stage_tree(on.stage("lesion"), "localizer")["train"]["spatial"]["share"] == 0.5
-    liver_only = on.replace(**{"lesion.spatial_share": 0.0})  # the lesion stage keeps its key
-    assert stage_tree(liver_only.stage("lesion"), "localizer") == stage_tree(
-        smoke.stage("lesion"), "localizer")
-    assert liver_only.stage("liver").train.spatial.share == 0.5
+    from .test_flips import assert_keyed_only_once_on
+
+    assert_keyed_only_once_on("spatial")
 
 
 def test_demo_warps_its_liver_slices_and_not_its_lesion_view():
