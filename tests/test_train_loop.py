@@ -72,11 +72,22 @@ def _kill_partway(workdir, epochs):
     assert not (workdir / "final.keras").exists()
 
 
+#: the length of the runs killed partway and of the uninterrupted run they must match
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """One run of ``EPOCHS`` left to finish: the reference every resumed run must match."""
+    folder = tmp_path_factory.mktemp("whole")
+    assert _run(folder, EPOCHS).wait(timeout=300) == 0
+    return folder
+
+
 @pytest.mark.keras  # on every backend: GPU runs use JAX
-def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
-    epochs = 4
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert _run(whole, epochs).wait(timeout=300) == 0
+def test_a_killed_run_resumes_to_the_same_weights_and_log(whole, tmp_path):
+    epochs = EPOCHS
+    killed = tmp_path / "killed"
     _kill_partway(killed, epochs)
     state = killed / "state.json"
     assert (killed / json.loads(state.read_text())["checkpoint"]).suffix == ".npz"
@@ -89,7 +100,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
     assert not list(killed.glob("epoch-*")), "checkpoints are cleaned up at the end"
 
 
-def test_a_run_checkpointed_by_an_earlier_version_resumes_to_the_same_weights(tmp_path):
+def test_a_run_checkpointed_by_an_earlier_version_resumes_to_the_same_weights(whole, tmp_path):
     """Earlier versions wrote each epoch as ``model.save`` (``epoch-NNN.keras``) and the best
     epoch as ``save_weights`` (``best.weights.h5``): such a run still resumes exactly."""
     import keras
@@ -98,9 +109,8 @@ def test_a_run_checkpointed_by_an_earlier_version_resumes_to_the_same_weights(tm
     from liverseg.config import LocalizationConfig
     from liverseg.train.loop import _assign
 
-    epochs = 4
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert _run(whole, epochs).wait(timeout=300) == 0
+    epochs = EPOCHS
+    killed = tmp_path / "killed"
     _kill_partway(killed, epochs)
     state = json.loads((killed / "state.json").read_text())
     model = models.build_localization_net(LocalizationConfig(image_size=32, base_filters=4,
@@ -122,11 +132,10 @@ def test_a_run_checkpointed_by_an_earlier_version_resumes_to_the_same_weights(tm
     assert (whole / "log.csv").read_text() == (killed / "log.csv").read_text()
 
 
-def test_a_finished_run_is_loaded_not_retrained(tmp_path):
-    assert _run(tmp_path, 2).wait(timeout=300) == 0
-    before = (tmp_path / "final.keras").stat().st_mtime_ns
-    assert _run(tmp_path, 2).wait(timeout=300) == 0
-    assert (tmp_path / "final.keras").stat().st_mtime_ns == before
+def test_a_finished_run_is_loaded_not_retrained(whole):
+    before = {path.name: path.stat().st_mtime_ns for path in whole.iterdir()}
+    assert _run(whole, EPOCHS).wait(timeout=300) == 0
+    assert {path.name: path.stat().st_mtime_ns for path in whole.iterdir()} == before
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
