@@ -23,9 +23,9 @@ $(STAMP): pyproject.toml
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
 ## nbval against its first outputs. Two lanes share the two cores: (1) the chapters but the last
-## three, nbval over them, the JAX tests (compiled from scratch on a clean clone: 154 s cold,
-## 63 s warm; 104 s cold without LLVM's optimizations) and the store's and the system folder's
-## tests (LANE_ONE_TESTS); (2) the other unit tests, then the lesion
+## three, nbval over them, the JAX tests (compiled from scratch on a clean clone: 104 s, see
+## test-jax) and the store's and the system folder's tests (LANE_ONE_TESTS); (2) the other unit
+## tests, then the lesion
 ## chapter (it shares no stored network with the chapters of the first lane, so it runs beside
 ## them) and nbval over it. The results chapter (whose lesion stage cuts the lesion chapter's
 ## slices) and the report (which reads every chapter's results) run once both lanes are done,
