@@ -25,9 +25,8 @@ $(STAMP): pyproject.toml
 ## nbval against its first outputs. Two lanes share the two cores: (1) the chapters but the last
 ## three, nbval over them, the JAX tests (compiled from scratch on a clean clone: 104 s, see
 ## test-jax) and the store's and the system folder's tests (LANE_ONE_TESTS); (2) the other unit
-## tests, then the lesion
-## chapter (it shares no stored network with the chapters of the first lane, so it runs beside
-## them) and nbval over it. The results chapter (whose lesion stage cuts the lesion chapter's
+## tests, then the lesion chapter (it shares no stored network with the chapters of the first
+## lane, so it runs beside them) and nbval over it. The results chapter (whose lesion stage cuts the lesion chapter's
 ## slices) and the report (which reads every chapter's results) run once both lanes are done,
 ## then nbval over those two. Each TensorFlow process keeps to one thread (a smoke cascade
 ## trains as fast on one as on two, and the lanes do not contend).
@@ -67,7 +66,8 @@ test-unit: install
 # compile after the first a read. The tests' networks are tiny, so compiling is most of their
 # time: XLA's CPU back end compiles here without LLVM's optimizations (building a smoke
 # localizer, whose initializers are 25 small compiled programs, 10.4 s -> 2.5 s; the lane from a
-# cold cache 148 s -> 104 s). The programs compute the same values up to rounding; GPU runs keep XLA's defaults.
+# cold cache 148 s -> 104 s). The programs compute the same values up to rounding; GPU runs and
+# the benchmarks keep XLA's defaults.
 test-jax: install
 	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(BOOK_OUT)/jax-cache \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_FLAGS=--xla_backend_optimization_level=0 \
