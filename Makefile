@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml
 ## tests, then the lesion chapter (it shares no stored network with the chapters of the first
 ## lane, so it runs beside them) and nbval over it. The results chapter (whose lesion stage cuts
 ## the lesion chapter's slices) and the report (which reads every chapter's results) run once
-## both lanes are done, then nbval over those two. Each TensorFlow process keeps to one thread (a smoke cascade
-## trains as fast on one as on two, and the lanes do not contend).
+## both lanes are done, then nbval over those two. Each TensorFlow process keeps to one thread
+## (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
 SMOKE          := $(BOOK_OUT)/smoke
 SMOKE_RUN      := $(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(SMOKE) -q
 LATE_CHAPTERS  := lesions
