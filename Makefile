@@ -67,7 +67,7 @@ test-unit: install
 # time: XLA's CPU back end compiles here without LLVM's optimizations (building a smoke
 # localizer, whose initializers are 25 small compiled programs, 10.4 s -> 2.5 s; the lane from a
 # cold cache 148 s -> 104 s). The programs compute the same values up to rounding; GPU runs and
-# the benchmarks keep XLA's defaults.
+# benchmark runs outside the tests keep XLA's defaults.
 test-jax: install
 	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(BOOK_OUT)/jax-cache \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_FLAGS=--xla_backend_optimization_level=0 \
