@@ -138,6 +138,23 @@ def test_liver_shape_varies_in_volume_left_lobe_and_riedel_lobe():
     assert all(b < a - 10 for a, b in zip(lowest[0.0], lowest[1.0])), lowest  # a tongue hanging lower
 
 
+def test_a_thicker_left_lobe_puts_more_liver_left_of_the_midline_at_the_same_volume():
+    left_share, litres = {}, {}
+    for thickness in ((1.0, 1.0), (2.0, 2.0)):
+        config = PhantomConfig(left_lobe_scale=(1.8, 1.8), left_lobe_thickness=thickness)
+        left_share[thickness], litres[thickness] = [], []
+        for seed in range(4):
+            grid, mask = _liver_mask(_liver_layers(seed, config)[1], step=6.0)
+            left_share[thickness].append(mask[:, :, grid.x > 0].sum() / mask.sum())
+            litres[thickness].append(mask.sum() * 6.0**3 / 1e6)
+    thin, thick = (np.array(left_share[t]) for t in ((1.0, 1.0), (2.0, 2.0)))
+    assert np.all(thick > thin + 0.02), (thin, thick)
+    # the volume drawn for the liver still holds: the rest of it shrinks to make room
+    assert np.allclose(litres[(2.0, 2.0)], litres[(1.0, 1.0)], rtol=0.12), litres
+    assert PhantomConfig(left_lobe_thickness=(1.0, 1.0)).key() == PhantomConfig().key()  # folders keep names
+    assert PhantomConfig(left_lobe_thickness=(1.0, 2.0)).key() != PhantomConfig().key()
+
+
 def test_vessel_tree_has_tens_of_branches_only_in_the_mixture():
     for seed in range(5):
         branches = sum(layer.tissue == Tissue.HEPATIC_VESSEL for layer in _liver_layers(seed, MIXTURE)[1])
@@ -207,6 +224,7 @@ def test_a_negative_lesion_count_is_refused():
     ({"vessel_generations": 9}, r"vessel_generations must be a whole number in \[0, 5\]"),
     ({"vessel_tip_radius_mm": (0.0, 1.0)}, "vessel_tip_radius_mm must be a range with 0 < low"),
     ({"left_lobe_scale": (1.5, 0.7)}, "left_lobe_scale must be a range"),
+    ({"left_lobe_thickness": (0.0, 1.0)}, "left_lobe_thickness"),
     ({"riedel_probability": -1.0}, r"riedel_probability must be in \[0, 1\]"),
     ({"liver_volume_l": (0.0, 2.0)}, "liver_volume_l must be a range with 0 < low"),
 ])

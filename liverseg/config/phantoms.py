@@ -16,7 +16,7 @@ _SIZES = Pair(above=0)  # a (low, high) range of sizes > 0
 #: settings added after slice folders were first named, with the value every scan had before
 _KEYED_SINCE = {"appearance_draws": 0, "appearance_share": 1.0, "slices": None,
                 "scan_above_liver_mm": (15.0, 60.0), "scan_below_liver_mm": (50.0, 180.0),
-                "noise_matrix": None}
+                "noise_matrix": None, "left_lobe_thickness": (1.0, 1.0)}
 
 
 @dataclass
@@ -56,7 +56,8 @@ class PhantomConfig(Section):
     ``rim_probability`` with a rim brighter by ``rim_hu``, borders blurred over ``border_blur_mm``.
     Vessels and shape (:mod:`liverseg.datasets.synthetic.liver`, with its sources):
     ``vessel_generations`` of branches from the portal and hepatic trunks, down to
-    ``vessel_tip_radius_mm``; the left lobe's reach times ``left_lobe_scale``; a Riedel's lobe in
+    ``vessel_tip_radius_mm``; the left lobe's reach times ``left_lobe_scale`` and its depth and
+    height times ``left_lobe_thickness``; a Riedel's lobe in
     ``riedel_probability`` of the livers; the liver scaled to ``liver_volume_l`` litres (``None``:
     as the body's frame makes it, 0.5–2 L). ``matrix``: the scan's in-plane pixels (``None``: the
     profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take slices resized
@@ -150,6 +151,7 @@ class PhantomConfig(Section):
     vessel_generations: int = setting(3, whole=True, at_least=0, at_most=5)
     vessel_tip_radius_mm: tuple[float, float] = setting((1.0, 1.5), pair=_SIZES)
     left_lobe_scale: tuple[float, float] = setting((0.7, 1.5), pair=_SIZES)
+    left_lobe_thickness: tuple[float, float] = setting((1.0, 1.0), pair=_SIZES)
     riedel_probability: float = setting(0.1, at_least=0, at_most=1)
     liver_volume_l: Optional[tuple[float, float]] = setting((1.0, 2.5), pair=_SIZES, optional=True)
     # the scan's matrix (issue 16, "lesions that are found")

@@ -76,6 +76,8 @@ def liver(f: Frame, rng: np.random.Generator, config: PhantomConfig | None = Non
         low, high = config.liver_volume_l
         where = 0.5 * np.clip((s - 0.88) / 0.24, 0, 1) + 0.5 * shape_rng.uniform()
         target = low + (high - low) * where
+    if config.left_lobe_thickness != (1.0, 1.0):  # drawn last: the draws above stay put
+        left_axes = left_axes * np.array([1.0, *[shape_rng.uniform(*config.left_lobe_thickness)] * 2])
     grow = [1.0]  # scales the lobes' axes, towards ``target`` litres (1.0 exactly in the classic)
 
     def inside(c: Coords) -> np.ndarray:
