@@ -12,8 +12,11 @@ Glenisson et al., "Accessory liver lobes", J Visc Surg 2014;151:451) — and a R
 (``riedel_probability``, 10 %), a tongue of the right lobe hanging down lateral to the
 gallbladder, towards the iliac crest, reported in 3.3–31 % of people and more often in women
 (Gillard et al., "Riedel's lobe of the liver: fact or fiction?", Clin Anat 1998;11:47; Eurorad
-case 9437, 2011). The vessel tree (``vessel_generations``): portal and hepatic veins branch
-from lobar to segmental to subsegmental veins (Couinaud's segments), and in portal-venous CT
+case 9437, 2011), and the left lobe's depth and height (``left_lobe_thickness``, off by
+default): at the upper levels a real left lobe can be broad and thick, reaching forward across
+the midline, where a phantom's tapers to a crescent (issue 17). The vessel tree
+(``vessel_generations``): portal and hepatic veins branch from lobar to segmental to
+subsegmental veins (Couinaud's segments), and in portal-venous CT
 bright branches down to 1–1.5 mm radius fill about 3–5 % of the liver (one real LiTS crop,
 volume 117, measured for issue 10, had about 9 times more bright branches and 3 times more
 liver near a vessel than the classic phantoms). Every such draw comes from its own streams
@@ -77,7 +80,8 @@ def liver(f: Frame, rng: np.random.Generator, config: PhantomConfig | None = Non
         where = 0.5 * np.clip((s - 0.88) / 0.24, 0, 1) + 0.5 * shape_rng.uniform()
         target = low + (high - low) * where
     if config.left_lobe_thickness != (1.0, 1.0):  # drawn last: the draws above stay put
-        left_axes = left_axes * np.array([1.0, *[shape_rng.uniform(*config.left_lobe_thickness)] * 2])
+        thickness = shape_rng.uniform(*config.left_lobe_thickness)
+        left_axes = left_axes * np.array([1.0, thickness, thickness])  # its depth and height
     grow = [1.0]  # scales the lobes' axes, towards ``target`` litres (1.0 exactly in the classic)
 
     def inside(c: Coords) -> np.ndarray:
