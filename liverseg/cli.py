@@ -107,7 +107,7 @@ def _segment(args) -> dict:
         raise UnsupportedFormatError("the output must be a NIfTI file (.nii or .nii.gz)",
                                      args.label_path)
     return segment_file(args.input, args.label_path, args.model, planes=args.planes,
-                        fusion=args.fusion, progress=not args.quiet)
+                        fusion=args.fusion, progress=not args.quiet, threshold=args.threshold)
 
 
 def _reproduce(args) -> dict:
@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--model", type=Path, required=True, help="model folder")
     segment.add_argument("--planes", nargs="+", choices=PLANES, help="default: all of the model's")
     segment.add_argument("--fusion", choices=FUSIONS, help="default: the model's (soft voting)")
+    segment.add_argument("--threshold", type=float, metavar="T",
+                         help="the liver's cut: the soft vote keeps voxels whose mean probability "
+                         "is above T (default: the model's, 0.5); lower finds more of a real "
+                         "liver with phantom-trained networks")
     segment.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     segment.set_defaults(run=_segment)
 

@@ -112,6 +112,37 @@ def test_segmenter_fuses_the_planes_as_the_fusion_functions(model_dir, method):
     np.testing.assert_array_equal(fused.result(), fuse(planes, method))
 
 
+def test_the_threshold_cuts_the_fused_liver_and_leaves_the_lesion_stage_alone(model_dir):
+    from liverseg.inference.volume import Segmenter
+    from liverseg.preprocess import preprocess
+
+    hu = _ct((14, 32, 24)).astype(np.float32)
+    image = preprocess(hu)
+    planes = [Segmenter(model_dir, progress=False).predict_plane(image, hu, plane)
+              for plane in ("axial", "coronal", "sagittal")]
+    mean = np.mean([p.astype(np.float32) for p in planes], axis=0)
+    threshold = round(float(np.quantile(mean, 0.3)), 4)  # untrained: the mean lies near 0.5
+    assert threshold != 0.5 and 0.1 < (mean > threshold).mean() < 0.9
+    segmenter = Segmenter(model_dir, progress=False, threshold=threshold)
+    assert segmenter.threshold == threshold
+    assert segmenter._stages["lesion"].inference.threshold == 0.5
+    np.testing.assert_array_equal(segmenter._fused(image, hu, "liver", {}).result(),
+                                  fuse(planes, "soft", threshold))
+    assert segmenter._fused(image, hu, "lesion", {}).threshold == 0.5
+
+
+def test_the_threshold_from_the_command_line_is_reported_and_checked(tmp_path, model_dir, capsys):
+    source = _nifti(tmp_path)
+    code, out, err = _segment(capsys, source, "-o", tmp_path / "l.nii.gz", "--model", model_dir,
+                              "--planes", "axial", "--threshold", "0.35")
+    assert code == 0, err
+    assert json.loads(out)["threshold"] == 0.35
+    output = tmp_path / "bad.nii.gz"
+    code, _, err = _segment(capsys, source, "-o", output, "--model", model_dir, "--threshold", "1.5")
+    assert code == 2 and "threshold" in err and "1.5" in err
+    assert not output.exists()
+
+
 def test_one_plane_and_a_hard_vote_from_the_command_line(tmp_path, model_dir, capsys):
     source = tmp_path / "ct.nii.gz"
     nib.save(nib.Nifti1Image(np.transpose(_ct(), (2, 1, 0)), np.diag([0.8, 0.8, 2.0, 1.0])), source)

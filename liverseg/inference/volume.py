@@ -56,11 +56,14 @@ class Segmenter:
         planes: the planes to use (default: every plane of the folder).
         fusion: ``"soft"``, ``"union"``, ``"intersection"``, ``"majority"`` (default: the
             folder's ``InferenceConfig.fusion``).
+        threshold: the liver's cut in [0, 1]: the soft vote's mask is the planes' mean
+            probability above it, a hard vote's planes are cut at it (default: the folder's
+            ``inference.threshold``, 0.5). The lesion stage keeps its own.
         chunk: slices put through the cascade at a time (bounds memory).
     """
 
     def __init__(self, model_dir, planes=None, fusion: str | None = None, chunk: int = 64,
-                 progress: bool = True):
+                 progress: bool = True, threshold: float | None = None):
         self.folder: ModelFolder = read_model_folder(model_dir)
         self.settings = self.folder.settings
         self.planes = tuple(planes or self.folder.planes)
@@ -76,6 +79,15 @@ class Segmenter:
         self._models: dict = {}
         self._stages = {structure: self.settings.stage(structure)
                         for structure in self.folder.structures}
+        if threshold is not None:
+            FusionAccumulator(self.fusion, (1, 1, 1), threshold)  # checks the value now
+            self._stages["liver"] = self._stages["liver"].replace(
+                **{"inference.threshold": float(threshold)})
+
+    @property
+    def threshold(self) -> float:
+        """The fused liver's cut (see the class's ``threshold``)."""
+        return self._stages["liver"].inference.threshold
 
     def _network(self, plane, structure, network):
         import keras
@@ -154,7 +166,8 @@ class Segmenter:
 
     def _fused(self, image, hu, structure, seconds, region=None,
                planes=None) -> FusionAccumulator:
-        accumulator = FusionAccumulator(self.fusion, image.shape, self.settings.inference.threshold)
+        accumulator = FusionAccumulator(self.fusion, image.shape,
+                                        self._stages[structure].inference.threshold)
         for plane in planes or self.planes:
             tic = time.perf_counter()
             accumulator.add(self.predict_plane(image, hu, plane, structure, region))
@@ -194,7 +207,7 @@ class Segmenter:
 
 
 def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, threshold: float | None = None) -> dict:
     """Read a CT (NIfTI/NRRD file or DICOM folder), segment it, write the label NIfTI.
 
     The label is written in the input's own geometry (it overlays the input in 3D Slicer or
@@ -203,7 +216,8 @@ def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
     """
     from liverseg.io import read_volume, write_volume
 
-    segmenter = Segmenter(model_dir, planes, fusion, progress=progress)  # check the model first
+    segmenter = Segmenter(model_dir, planes, fusion, progress=progress,  # check the model first
+                          threshold=threshold)
     tic = time.perf_counter()
     volume = read_volume(input_path)
     read_seconds = time.perf_counter() - tic
@@ -214,5 +228,5 @@ def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
                "write": round(time.perf_counter() - tic, 3)}
     return {"input": str(input_path), "output": str(Path(output_path)),
             "model": str(segmenter.folder.root), "planes": list(segmenter.planes),
-            "fusion": segmenter.fusion, "shape_zyx": list(result.label.shape),
+            "fusion": segmenter.fusion, "threshold": segmenter.threshold, "shape_zyx": list(result.label.shape),
             **result.volumes_ml(volume.spacing), "seconds": seconds}
