@@ -120,3 +120,46 @@ def test_demo_warps_its_liver_slices_and_not_its_lesion_view():
     assert not lesion.active  # the lesion stage's networks keep the keys they were measured with
     assert "spatial" not in stage_tree(demo.stage("lesion"), "localizer")["train"]
     assert not profile("smoke").train.spatial.active and not profile("paper").train.spatial.active
+
+
+def test_an_elastic_bend_is_smooth_seeded_and_keeps_image_and_label_in_register():
+    from liverseg.train.spatial import elastic_field
+
+    field = elastic_field((64, 64), 0.04, seed=3)
+    assert field.shape == (2, 64, 64)
+    assert 0.5 * 0.04 * 64 < field.std() < 1.5 * 0.04 * 64  # the sd, in pixels
+    for seed in range(20):  # smooth: at sd 0.02 no bend folds the slice over itself
+        dy, dx = elastic_field((64, 64), 0.02, seed)
+        jacobian = ((1 + np.gradient(dy, axis=0)) * (1 + np.gradient(dx, axis=1))
+                    - np.gradient(dy, axis=1) * np.gradient(dx, axis=0))
+        assert jacobian.min() > 0
+    np.testing.assert_array_equal(field, elastic_field((64, 64), 0.04, seed=3))
+    assert not np.array_equal(field, elastic_field((64, 64), 0.04, seed=4))
+
+    label = _square(64, 16, 48).astype(np.uint8) * 2
+    bent = warp_image(label, 1.0, order=0, elastic=0.04, bend_seed=3)
+    assert set(np.unique(bent)) == {0, 2} and not np.array_equal(bent, label)
+    assert (bent > 0).sum() == pytest.approx((label > 0).sum(), rel=0.25)
+    image = warp_image(3.0 * label.astype(np.float32), 1.2, 0.2, 0.05, 0.0, order=1,
+                       elastic=0.04, bend_seed=3)
+    bent = warp_image(label, 1.2, 0.2, 0.05, 0.0, order=0, elastic=0.04, bend_seed=3)
+    assert np.median(image[bent == 2]) == pytest.approx(6.0)  # in register with the label
+    # a vanishing bend is the affine warp
+    np.testing.assert_allclose(warp_image(image, 1.3, 0.3, order=1, elastic=1e-9, bend_seed=1),
+                               warp_image(image, 1.3, 0.3, order=1), atol=1e-5)
+
+
+def test_the_bend_leaves_the_affine_draws_and_the_keys_as_they_were_while_off():
+    plain = SpatialConfig(share=0.5, zoom=(0.8, 1.6), rotation_deg=10, shift=0.1)
+    bent = SpatialConfig(share=0.5, zoom=(0.8, 1.6), rotation_deg=10, shift=0.1, elastic=0.05)
+    first, second = draw_warps(200, plain, 1, 2, 3), draw_warps(200, bent, 1, 2, 3)
+    for name in ("zoom", "angle", "shift_y", "shift_x", "bend_seed"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+    assert np.all(first.elastic == 0)
+    np.testing.assert_array_equal(second.elastic, np.where(second.zoom != 1, 0.05, 0.0))
+    demo = profile("demo").stage("liver")
+    assert "elastic" not in stage_tree(demo, "localizer")["train"]["spatial"]
+    changed = stage_tree(demo.replace(**{"train.spatial.elastic": 0.05}), "localizer")
+    assert changed["train"]["spatial"]["elastic"] == 0.05
+    with pytest.raises(SettingError, match="train.spatial.elastic"):
+        SpatialConfig(elastic=0.5)

@@ -74,6 +74,7 @@ DECLARED: dict[str, Declaration] = {
     "train.early_stopping_start": Declaration("localizer", unkeyed_if=_off),
     "train.flips": Declaration("localizer", unkeyed_if=_off),
     "train.spatial": Declaration("localizer", unkeyed_if=lambda spatial: not spatial["share"]),
+    "train.spatial.elastic": Declaration("localizer", unkeyed_if=_off),
     "preprocess.zscore_stats": Declaration("localizer", unkeyed_if=lambda stats: stats is None),
     "train.intensity": Declaration("localizer",
                                    unkeyed_if=lambda intensity: not intensity["share"]),
