@@ -228,5 +228,6 @@ def segment_file(input_path, output_path, model_dir, planes=None, fusion=None,
                "write": round(time.perf_counter() - tic, 3)}
     return {"input": str(input_path), "output": str(Path(output_path)),
             "model": str(segmenter.folder.root), "planes": list(segmenter.planes),
-            "fusion": segmenter.fusion, "threshold": segmenter.threshold, "shape_zyx": list(result.label.shape),
+            "fusion": segmenter.fusion, "threshold": segmenter.threshold,
+            "shape_zyx": list(result.label.shape),
             **result.volumes_ml(volume.spacing), "seconds": seconds}
