@@ -155,6 +155,26 @@ def test_a_thicker_left_lobe_puts_more_liver_left_of_the_midline_at_the_same_vol
     assert PhantomConfig(left_lobe_thickness=(1.0, 2.0)).key() != PhantomConfig().key()
 
 
+def test_a_larger_volume_target_lets_a_broad_left_lobe_add_to_the_liver_not_shrink_its_right_lobe():
+    def measure(config):
+        shares, right = [], []
+        for seed in range(4):
+            grid, mask = _liver_mask(_liver_layers(seed, config)[1], step=6.0)
+            xs = grid.x[np.nonzero(mask.any(axis=(0, 1)))[0]]
+            middle = 0.5 * (xs.min() + xs.max())
+            shares.append(mask[:, :, grid.x > middle].sum() / mask.sum())  # its patient-left half
+            right.append(mask[:, :, grid.x < 0].sum())  # right of the body's midline
+        return np.array(shares), np.array(right)
+
+    lobes = {"left_lobe_scale": (1.2, 2.0), "left_lobe_thickness": (1.5, 2.5)}
+    share, right = measure(PhantomConfig())
+    thick_share, thick_right = measure(PhantomConfig(**lobes))
+    broad_share, broad_right = measure(PhantomConfig(**lobes, liver_volume_l=(1.5, 3.5)))
+    assert np.all(thick_right < right), (right, thick_right)  # same volume: the right lobe shrinks
+    assert np.all(broad_right >= 0.95 * right), (right, broad_right)  # a larger target keeps it
+    assert np.all(broad_share > share) and np.mean(broad_share - share) > 0.05, (share, broad_share)
+
+
 def test_vessel_tree_has_tens_of_branches_only_in_the_mixture():
     for seed in range(5):
         branches = sum(layer.tissue == Tissue.HEPATIC_VESSEL for layer in _liver_layers(seed, MIXTURE)[1])

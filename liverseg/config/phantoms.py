@@ -59,7 +59,11 @@ class PhantomConfig(Section):
     ``vessel_tip_radius_mm``; the left lobe's reach times ``left_lobe_scale`` and its depth and
     height times ``left_lobe_thickness``; a Riedel's lobe in
     ``riedel_probability`` of the livers; the liver scaled to ``liver_volume_l`` litres (``None``:
-    as the body's frame makes it, 0.5–2 L). ``matrix``: the scan's in-plane pixels (``None``: the
+    as the body's frame makes it, 0.5–2 L) — every lobe alike, so a thicker left lobe at the same
+    volume shrinks the right one; a left lobe that adds to the liver needs a larger target too
+    (``left_lobe_scale`` 1.2–2.0, ``left_lobe_thickness`` 1.5–2.5 and ``liver_volume_l``
+    1.5–3.5 put a fifth of the liver in the patient-left half of its width, the mixture's
+    defaults a tenth: "From phantoms to real CT"). ``matrix``: the scan's in-plane pixels (``None``: the
     profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take slices resized
     to their input, so a matrix finer than the liver networks' input keeps detail for the lesion
     view, which is cut from the volume before it is resized. ``slices``: the scan's slices
