@@ -63,13 +63,13 @@ class PhantomConfig(Section):
     same volume shrinks the right one; a left lobe that adds to the liver needs a larger target
     too (``left_lobe_scale`` 1.2–2.0, ``left_lobe_thickness`` 1.5–2.5 and ``liver_volume_l``
     1.5–3.5 put a fifth of the liver in the patient-left half of its width, the mixture's
-    defaults a tenth: "From phantoms to real CT"). ``matrix``: the scan's in-plane pixels (``None``:
-    the profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take slices resized
-    to their input, so a matrix finer than the liver networks' input keeps detail for the lesion
-    view, which is cut from the volume before it is resized. ``slices``: the scan's slices
-    (``None``: half the profile's ``image_size``) — the body's height is fixed in millimetres, so
-    more slices are thinner ones, and a small lesion is no longer averaged away into the one
-    10–13 mm slice it shares with liver (the profile's 32 slices for a 64 input).
+    defaults a tenth: "From phantoms to real CT"). ``matrix``: the scan's in-plane pixels
+    (``None``: the profile's ``image_size``; :attr:`Profile.phantom_shape`) — the networks take
+    slices resized to their input, so a matrix finer than the liver networks' input keeps detail
+    for the lesion view, which is cut from the volume before it is resized. ``slices``: the
+    scan's slices (``None``: half the profile's ``image_size``) — the body's height is fixed in
+    millimetres, so more slices are thinner ones, and a small lesion is no longer averaged away
+    into the one 10–13 mm slice it shares with liver (the profile's 32 slices for a 64 input).
     ``noise_matrix``: the in-plane matrix whose pixel ``noise_hu`` describes (``None``: the
     phantom's own pixel, whatever its size). A scanner reconstructs a 512² matrix; a phantom of
     ``matrix`` 128 stands for that scan averaged over 4 × 4 pixels, whose noise is a quarter:
