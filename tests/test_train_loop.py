@@ -269,3 +269,35 @@ def test_the_early_stopping_start_is_keyed_only_when_used():
     assert both.stage("liver").train.early_stopping_start == 8
     assert both.stage("lesion").train.early_stopping_start == 0
     assert "early_stopping_start" not in stage_tree(both.stage("lesion"), "localizer")["train"]
+
+
+def test_a_network_of_several_outputs_is_traced_once_for_training(tmp_path):
+    """On TensorFlow (the default backend) the per-output loss trackers are built before the
+    first step: built inside it, they would make ``tf.function`` trace the whole step again.
+    (JAX compiles once per batch shape, so there a short last batch costs a second one.)"""
+    import keras
+
+    from liverseg.config import TrainConfig
+    from liverseg.train.loop import fit
+
+    traced = []
+
+    class Counted(keras.Model):
+        def train_step(self, *args):  # TensorFlow: (data); JAX: (state, data)
+            traced.append(1)
+            return super().train_step(*args)
+
+    def build():
+        image = keras.Input((8, 8, 1))
+        hidden = keras.layers.Conv2D(2, 3, padding="same", activation="relu")(image)
+        heads = {name: keras.layers.Conv2D(1, 1, activation="sigmoid", name=name)(hidden)
+                 for name in ("a", "b")}
+        return Counted(image, heads)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 8, 8, 1)).astype("float32")
+    y = {"a": (x > 0).astype("float32"), "b": (x > 0.5).astype("float32")}
+    settings = TrainConfig(learning_rate=1e-2, batch_size=4, epochs=2, early_stopping_patience=5)
+    result = fit(build, {"a": "binary_crossentropy", "b": "binary_crossentropy"}, (x, y), None,
+                 tmp_path, settings, progress=False)
+    assert len(result.history) == 2 and len(traced) == 1

@@ -38,6 +38,7 @@ import numpy as np
 from keras import ops
 from skimage.transform import resize
 
+from liverseg.batching import pad_to_whole_batches
 from liverseg.errors import InvalidDataError, ShapeError, UnsupportedBackendError
 
 _BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax"}  # the backends the tests run
@@ -186,9 +187,12 @@ def _gradient_batches(
         size = inputs[0].shape[1:3]
 
     for start in range(0, len(inputs[0]), batch_size):
-        batch = [ops.convert_to_tensor(x[start : start + batch_size]) for x in inputs]
+        rows = [x[start : start + batch_size] for x in inputs]
+        n = len(rows[0])
+        batch = [ops.convert_to_tensor(pad_to_whole_batches(x, batch_size)) for x in rows]
         activations = encoder(batch, training=False)
-        yield activations, gradient_fn(head, batch, activations, score_fn), size
+        gradients = gradient_fn(head, batch, activations, score_fn)
+        yield activations[:n], gradients[:n], size
 
 
 def default_cam_layer(model: keras.Model) -> str:

@@ -161,6 +161,8 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
             # slots are variables created by a tf.function, which TensorFlow then traces a
             # second time (seconds per network on a CPU).
             model.optimizer.build(model.trainable_variables)
+            _build_loss(model, Batches(train[0], train[1], settings.batch_size,
+                                       targets=targets)[0])
             if checkpoint:
                 _assign(model.variables + model.optimizer.variables, workdir / checkpoint)
             else:
@@ -363,6 +365,21 @@ class ConcatenatedRows:
             if len(mine):
                 out[mine] = part[index[mine] - self.starts[k]]
         return out
+
+
+def _build_loss(model: keras.Model, batch) -> None:
+    """Build the compiled loss now, eagerly, on one batch's targets and all-zero outputs.
+
+    A model of several outputs (the tuning network) keeps a loss tracker per output, built
+    with the loss; built inside the first traced step instead, these are variables created by a
+    ``tf.function``, which TensorFlow then traces a second time (seconds per network on a CPU).
+    The trackers' values are reset at the start of every epoch, so nothing else changes.
+    """
+    x, y = keras.tree.map_structure(lambda a: np.asarray(a)[:1], batch)
+    outputs = keras.tree.map_structure(
+        lambda t: np.zeros((1, *t.shape[1:]), keras.backend.standardize_dtype(t.dtype)),
+        model.output)
+    model.compute_loss(x=x, y=y, y_pred=outputs, training=False)
 
 
 def _evaluate(model, batches) -> float:
