@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from liverseg import cam
-from liverseg.batching import pad_to_whole_batches
+from liverseg.batching import predict_in_whole_batches
 from liverseg.config import PriorConfig
 from liverseg.prior import roi_priors
 
@@ -20,9 +20,7 @@ def predict_probability(model: keras.Model, images: np.ndarray, batch_size: int 
     """``(N, H, W)`` foreground probability of a one-output model (the localization net)."""
     if len(images) == 0:
         return np.zeros(np.shape(images), np.float32)
-    out = model.predict(pad_to_whole_batches(_channel(images), batch_size), batch_size=batch_size,
-                        verbose=0)
-    return _first_map(out)[: len(images)]
+    return _first_map(predict_in_whole_batches(model, _channel(images), batch_size))
 
 
 def predict_priors(
@@ -51,10 +49,9 @@ def predict_tuned(tuner: keras.Model, images: np.ndarray, priors: np.ndarray,
     """``(N, H, W)`` final (full-resolution, ``level_1``) probability of the tuning net."""
     if len(images) == 0:
         return np.zeros(np.shape(images), np.float32)
-    out = tuner.predict({"image": pad_to_whole_batches(_channel(images), batch_size),
-                         "prior": pad_to_whole_batches(_channel(priors), batch_size)},
-                        batch_size=batch_size, verbose=0)
-    return _first_map(out)[: len(images)]
+    out = predict_in_whole_batches(tuner, {"image": _channel(images), "prior": _channel(priors)},
+                                   batch_size)
+    return _first_map(out)
 
 
 def _channel(stack: np.ndarray) -> np.ndarray:

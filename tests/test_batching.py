@@ -51,3 +51,24 @@ def test_a_network_is_traced_once_for_every_stack_size_and_each_row_is_its_own()
 def test_an_empty_or_whole_stack_is_returned_as_it_is(size):
     stack = np.zeros((size, 3), np.float32)
     assert pad_to_whole_batches(stack, 4) is stack
+
+
+def test_a_model_of_two_inputs_and_outputs_predicts_row_by_row_in_whole_batches():
+    import keras
+
+    from liverseg.batching import predict_in_whole_batches
+
+    keras.utils.set_random_seed(1)
+    image, prior = keras.Input((8, 8, 1), name="image"), keras.Input((8, 8, 1), name="prior")
+    hidden = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.Concatenate()([image, prior]))
+    model = keras.Model({"image": image, "prior": prior},
+                        {"level_1": keras.layers.Conv2D(1, 1)(hidden),
+                         "level_2": keras.layers.AveragePooling2D(2)(hidden)})
+    rng = np.random.default_rng(1)
+    inputs = {name: rng.normal(size=(11, 8, 8, 1)).astype("float32") for name in ("image", "prior")}
+    out = predict_in_whole_batches(model, inputs, 4)
+    assert out["level_1"].shape == (11, 8, 8, 1) and out["level_2"].shape == (11, 4, 4, 3)
+    for name, expected in model.predict(inputs, batch_size=11, verbose=0).items():
+        np.testing.assert_allclose(out[name], expected, rtol=1e-5, atol=1e-6)
+    short = predict_in_whole_batches(model, {k: v[:3] for k, v in inputs.items()}, 4)
+    np.testing.assert_allclose(short["level_1"], out["level_1"][:3], rtol=1e-5, atol=1e-6)
