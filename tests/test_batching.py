@@ -4,7 +4,7 @@ batch shape, so it is traced once, and the padding changes no row's result."""
 import numpy as np
 import pytest
 
-from liverseg.batching import pad_to_whole_batches
+from liverseg.batching import pad_to_whole_batches, predict_in_whole_batches
 
 
 def test_the_last_row_is_repeated_up_to_whole_batches():
@@ -55,8 +55,6 @@ def test_an_empty_or_whole_stack_is_returned_as_it_is(size):
 
 def test_a_model_of_two_inputs_and_outputs_predicts_row_by_row_in_whole_batches():
     import keras
-
-    from liverseg.batching import predict_in_whole_batches
 
     keras.utils.set_random_seed(1)
     image, prior = keras.Input((8, 8, 1), name="image"), keras.Input((8, 8, 1), name="prior")
