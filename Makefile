@@ -6,8 +6,9 @@ STAMP    := $(VENV)/.liverseg-installed
 PROFILE  ?= demo
 BOOK_OUT := _build
 
-.PHONY: install test test-lane-chapters test-lane-tests test-fast test-tests test-unit test-jax \
-        test-book test-nbval test-nbval-first book clean
+.PHONY: install test test-lane-chapters test-lane-tests test-results-chapter test-lesion-chapter \
+        test-lane-two-units test-fast test-tests test-unit test-jax test-book test-nbval \
+        test-nbval-first book clean
 
 install: $(STAMP)
 
@@ -22,21 +23,24 @@ $(STAMP): pyproject.toml
 ## make test: unit tests (TensorFlow) and the backend-specific Keras tests again on JAX, every
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
-## nbval against its first outputs. Two lanes share the two cores: (1) the chapters but the last
-## three, nbval over them, the JAX tests (compiled from scratch on a clean clone: 104 s, see
-## test-jax) and the store's and the system folder's tests (LANE_ONE_TESTS); (2) the other unit
-## tests, then the lesion chapter (it shares no stored network with the chapters of the first
-## lane, so it runs beside them) and nbval over it. The results chapter (whose lesion stage cuts
-## the lesion chapter's slices) and the report (which reads every chapter's results) run once
-## both lanes are done, then nbval over those two. Each TensorFlow process keeps to one thread
-## (a smoke cascade trains as fast on one as on two, and the lanes do not contend).
+## nbval against its first outputs. Two lanes share the two cores (`make -j2` over the targets
+## below): (1) the chapters but the last three, nbval over them, the JAX tests (compiled from
+## scratch on a clean clone, see test-jax) and the store's and the system folder's tests
+## (LANE_ONE_TESTS); (2) the other unit tests, the lesion chapter (it shares no stored network
+## with the chapters of the first lane, so it runs beside them), then, once the first lane's
+## chapters are done too, the results chapter (its system reads the networks chapter's liver
+## cascade and cuts the lesion chapter's slices), and nbval over those two. The report (which
+## reads every chapter's results) runs last, with the book's rendering, then nbval over it.
+## Each TensorFlow process keeps to one thread (a smoke cascade trains as fast on one as on
+## two, and the lanes do not contend).
 SMOKE          := $(BOOK_OUT)/smoke
 SMOKE_RUN      := $(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(SMOKE) -q
-LATE_CHAPTERS  := lesions
-LAST_CHAPTERS  := results report
+LATE_CHAPTERS  := lesions results
+LAST_CHAPTERS  := report
 ONE_THREAD     := TF_NUM_INTRAOP_THREADS=1
 UNIT           := $(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=10
 LANE_ONE_TESTS := tests/test_experiments.py tests/test_system_results.py
+FIRST_DONE     := $(SMOKE)/.first-chapters-done
 notebooks       = $(foreach c,$(1),$(SMOKE)/book/$(c).ipynb)
 
 test: install
@@ -45,16 +49,28 @@ test: install
 	$(ONE_THREAD) $(SMOKE_RUN)
 	$(NBVAL) $(call notebooks,$(LAST_CHAPTERS))
 
-test-lane-chapters: install
-	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
+# lane 1
+test-lane-chapters: $(FIRST_DONE)
 	$(MAKE) --no-print-directory test-nbval-first
 	$(MAKE) --no-print-directory test-jax
 	$(UNIT) $(LANE_ONE_TESTS)
 
-test-lane-tests: install
-	$(UNIT) $(addprefix --ignore=,$(LANE_ONE_TESTS)) tests
-	$(ONE_THREAD) $(SMOKE_RUN) --chapters $(LATE_CHAPTERS) --no-render
+$(FIRST_DONE): install
+	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
+	touch $@
+
+# lane 2
+test-lane-tests: test-results-chapter
 	$(NBVAL) $(call notebooks,$(LATE_CHAPTERS))
+
+test-results-chapter: test-lesion-chapter $(FIRST_DONE)
+	$(ONE_THREAD) $(SMOKE_RUN) --chapters results --no-render
+
+test-lesion-chapter: test-lane-two-units
+	$(ONE_THREAD) $(SMOKE_RUN) --chapters lesions --no-render
+
+test-lane-two-units: install
+	$(UNIT) $(addprefix --ignore=,$(LANE_ONE_TESTS)) tests
 
 test-tests: test-unit test-jax
 

@@ -12,6 +12,7 @@ so an incomplete folder fails with a message naming what is missing, before any 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -38,6 +39,48 @@ class ModelFolder:
 
     def path(self, plane: str, structure: str, network: str) -> Path:
         return self.root / network_file(plane, structure, network)
+
+
+#: networks kept loaded between segmenters: one three-plane system's liver and lesion cascades
+NETWORKS_KEPT = 12
+
+
+def load_network(path: str | os.PathLike):
+    """The Keras network saved at ``path`` (uncompiled), loaded once per process while the
+    file is unchanged.
+
+    Every :class:`~liverseg.inference.Segmenter` of a folder gets the same network objects,
+    and with them the prediction and Grad-CAM functions already traced or compiled for
+    them: a loop that segments volume after volume, or builds a segmenter per volume,
+    loads and compiles each network once. A file written again (another time stamp, size
+    or inode) is loaded anew. The last :data:`NETWORKS_KEPT` networks stay in memory;
+    ``load_network.cache_clear()`` lets them go.
+
+    Raises:
+        MissingFileError: no file at ``path``.
+        CorruptFileError: the file is not a Keras network this package can load.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise MissingFileError("network file not found", path) from None
+    return _load_network(str(path.resolve()), stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size,
+                         stat.st_ino)
+
+
+@functools.lru_cache(maxsize=NETWORKS_KEPT)
+def _load_network(path: str, *file_state):
+    import keras
+
+    import liverseg.models  # noqa: F401  (registers the custom layers)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - any failure: a corrupt model file
+        raise CorruptFileError(f"cannot load the network ({error})", path) from None
+
+
+load_network.cache_clear = _load_network.cache_clear
 
 
 def network_file(plane: str, structure: str, network: str) -> str:

@@ -48,3 +48,29 @@ def test_a_network_file_that_is_gone_is_named_and_no_manifest_is_written(tmp_pat
     with pytest.raises(MissingFileError, match="axial-liver-tuner.keras"):
         write_model_folder(tmp_path / "model", tiny_profile(), networks)
     assert not (tmp_path / "model" / MANIFEST).exists()
+
+
+def test_a_network_is_loaded_once_until_its_file_is_written_again(tmp_path):
+    import keras
+
+    from liverseg.errors import CorruptFileError
+    from liverseg.model_folder import load_network
+
+    def saved(units, path):
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)]).save(path)
+        return path
+
+    path = saved(2, tmp_path / "net.keras")
+    first = load_network(path)
+    assert load_network(str(path)) is first  # one object, with whatever it has compiled
+    assert load_network(tmp_path / "." / "net.keras") is first
+    saved(5, path)  # the file written again: the new network, not the kept one
+    second = load_network(path)
+    assert second is not first and second.outputs[0].shape[-1] == 5
+    load_network.cache_clear()
+    assert load_network(path) is not second
+    with pytest.raises(MissingFileError, match="gone.keras"):
+        load_network(tmp_path / "gone.keras")
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    with pytest.raises(CorruptFileError, match="bad.keras"):
+        load_network(tmp_path / "bad.keras")

@@ -23,12 +23,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from liverseg.datasets.planes import from_slices, to_slices
-from liverseg.errors import CorruptFileError, InvalidDataError, ShapeError
+from liverseg.errors import InvalidDataError, ShapeError
 from liverseg.inference.fusion import FusionAccumulator
 from liverseg.resample import from_model_size, to_model_size
 from liverseg.labels import LESION, LIVER
 from liverseg.lesion_view import lesion_view
-from liverseg.model_folder import ModelFolder, read_model_folder
+from liverseg.model_folder import ModelFolder, load_network, read_model_folder
 from liverseg.postprocess import fill_holes, largest_component, postprocess_label
 from liverseg.preprocess import check_finite, preprocess
 
@@ -90,16 +90,10 @@ class Segmenter:
         return self._stages["liver"].inference.threshold
 
     def _network(self, plane, structure, network):
-        import keras
-
-        import liverseg.models  # noqa: F401  (registers the custom layers)
         key = (plane, structure, network)
         if key not in self._models:
             path = self.folder.path(*key)
-            try:
-                model = keras.models.load_model(path, compile=False)
-            except Exception as error:  # noqa: BLE001 - any failure: a corrupt model file
-                raise CorruptFileError(f"cannot load the network ({error})", path) from None
+            model = load_network(path)  # shared with this folder's other segmenters
             size = self._stages[structure].image_size
             if tuple(model.inputs[0].shape[1:3]) != (size, size):
                 raise ShapeError(
