@@ -7,8 +7,7 @@ PROFILE  ?= demo
 BOOK_OUT := _build
 
 .PHONY: install test test-lane-chapters test-lane-tests test-results-chapter test-lesion-chapter \
-        test-lane-two-units test-fast test-tests test-unit test-jax test-book test-nbval \
-        test-nbval-first book clean
+        test-fast test-tests test-unit test-jax test-book test-nbval test-nbval-first book clean
 
 install: $(STAMP)
 
@@ -24,22 +23,20 @@ $(STAMP): pyproject.toml
 ## chapter executed once in the smoke profile (`liverseg reproduce`: a failing cell fails the
 ## run), the book rendered from them with warnings as errors, and every chapter run again by
 ## nbval against its first outputs. Two lanes share the two cores (`make -j2` over the targets
-## below): (1) the chapters but the last three, nbval over them, the JAX tests (compiled from
-## scratch on a clean clone, see test-jax) and the store's and the system folder's tests
-## (LANE_ONE_TESTS); (2) the other unit tests, the lesion chapter (it shares no stored network
-## with the chapters of the first lane, so it runs beside them), then, once the first lane's
-## chapters are done too, the results chapter (its system reads the networks chapter's liver
-## cascade and cuts the lesion chapter's slices), and nbval over those two. The report (which
-## reads every chapter's results) runs last, with the book's rendering, then nbval over it.
-## Each TensorFlow process keeps to one thread (a smoke cascade trains as fast on one as on
-## two, and the lanes do not contend).
+## below): (1) the chapters but the last three, nbval over them and the JAX tests (compiled
+## from scratch on a clean clone, see test-jax); (2) the unit tests, the lesion chapter (it
+## shares no stored network with the chapters of the first lane, so it runs beside them),
+## then, once the first lane's chapters are done too, the results chapter (its system reads
+## the networks chapter's liver cascade and cuts the lesion chapter's slices), and nbval over
+## those two. The report (which reads every chapter's results) runs last, with the book's
+## rendering, then nbval over it. Each TensorFlow process keeps to one thread (a smoke cascade
+## trains as fast on one as on two, and the lanes do not contend).
 SMOKE          := $(BOOK_OUT)/smoke
 SMOKE_RUN      := $(VENV)/bin/liverseg reproduce --profile smoke --backend tensorflow --out $(SMOKE) -q
 LATE_CHAPTERS  := lesions results
 LAST_CHAPTERS  := report
 ONE_THREAD     := TF_NUM_INTRAOP_THREADS=1
 UNIT           := $(ONE_THREAD) KERAS_BACKEND=tensorflow $(PY) -m pytest --durations=10
-LANE_ONE_TESTS := tests/test_experiments.py tests/test_system_results.py
 FIRST_DONE     := $(SMOKE)/.first-chapters-done
 notebooks       = $(foreach c,$(1),$(SMOKE)/book/$(c).ipynb)
 
@@ -53,7 +50,6 @@ test: install
 test-lane-chapters: $(FIRST_DONE)
 	$(MAKE) --no-print-directory test-nbval-first
 	$(MAKE) --no-print-directory test-jax
-	$(UNIT) $(LANE_ONE_TESTS)
 
 $(FIRST_DONE): install
 	$(ONE_THREAD) $(SMOKE_RUN) --skip $(LATE_CHAPTERS) $(LAST_CHAPTERS) --no-render
@@ -66,11 +62,8 @@ test-lane-tests: test-results-chapter
 test-results-chapter: test-lesion-chapter $(FIRST_DONE)
 	$(ONE_THREAD) $(SMOKE_RUN) --chapters results --no-render
 
-test-lesion-chapter: test-lane-two-units
+test-lesion-chapter: test-unit
 	$(ONE_THREAD) $(SMOKE_RUN) --chapters lesions --no-render
-
-test-lane-two-units: install
-	$(UNIT) $(addprefix --ignore=,$(LANE_ONE_TESTS)) tests
 
 test-tests: test-unit test-jax
 

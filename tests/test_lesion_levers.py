@@ -100,7 +100,8 @@ def test_each_rung_keeps_the_one_below_and_data_are_cut_once_per_data_setting(mo
     monkeypatch.setattr(lesions, "train_networks", lambda data, settings, *a: trained.append(
         settings.stage("lesion")) or object())
     monkeypatch.setattr(lesions, "score_lesions", lambda *a: {"per_case": [], "seed_scores": {}})
-    levers = lesions.lesion_levers(config.profile("smoke"), "unused", seeds=[0, 1])
+    levers = lesions.lesion_levers(config.profile("smoke"), "unused", seeds=[0, 1],
+                                   levers=lesions.LEVERS)
     # paper … lesion_rich share the data; synthetic copies, validation copies and the closer
     # view's slices are new data, and so are the fresh draws' 20 copies
     assert [s.validation for s, _ in prepared] == [False, False, True, True, True]
@@ -137,3 +138,43 @@ def test_demo_trains_the_closer_view_rung_and_the_paper_profile_does_not():
     # resolves (the lesions of a 64-pixel phantom hold a median of 2 voxels)
     assert demo.phantoms.matrix == 128 and config.PhantomConfig().matrix is None
     assert demo.phantom_shape == (32, 128, 128)
+
+
+def test_a_profile_trains_the_rungs_it_names_and_steps_join_only_neighbours(monkeypatch):
+    from liverseg.experiments import lesions
+
+    assert tuple(lever.name for lever in lesions.LEVERS) == config.LESION_RUNGS
+    smoke, demo = config.profile("smoke"), config.profile("demo")
+    assert [r.name for r in lesions.rungs(smoke)] == ["paper", "closer_view"]
+    assert lesions.rungs(demo) == lesions.LEVERS
+    reordered = smoke.replace(**{"experiments.lesion_rungs": ("closer_view", "paper",
+                                                              "in_sample_priors")})
+    assert [r.name for r in lesions.rungs(reordered)] == ["paper", "in_sample_priors",
+                                                           "closer_view"]  # the ladder's order
+    with pytest.raises(ValueError, match="lesion_rungs"):
+        smoke.replace(**{"experiments.lesion_rungs": ("paper", "no_such_rung")})
+
+    trained = []
+    monkeypatch.setattr(lesions, "prepare", lambda *a, **k: SimpleNamespace(
+        split=SimpleNamespace(_asdict=lambda: {"test": ["t"]})))
+    monkeypatch.setattr(lesions, "train_networks",
+                        lambda data, settings, *a: trained.append(settings) or object())
+    monkeypatch.setattr(lesions, "score_lesions", lambda *a: {"per_case": [], "seed_scores": {}})
+    levers = lesions.lesion_levers(reordered, "unused", seeds=[0])
+    assert list(levers.variants) == ["paper", "in_sample_priors", "closer_view"]
+    assert len(trained) == 3
+    assert trained[-1].stage("lesion").image_size == 128  # each rung's own settings
+
+    scored = _levers({"paper": [0.0, 0.1, 0.0], "in_sample_priors": [0.3, 0.4, 0.3],
+                      "closer_view": [0.6, 0.6, 0.7]})
+    # in_sample_priors' neighbour below (synthetic) was not run: no step; closer_view's was
+    assert scored.below("in_sample_priors") is None and scored.below("paper") is None
+    assert list(scored.steps()) == ["closer_view"]
+    assert scored.steps()["closer_view"]["mean"] == pytest.approx(0.3)
+    rows = levers_table(scored).splitlines()[2:]
+    assert rows[1].endswith("| – |  |") and "+0.300" in rows[2]
+    text = lesions.glued(scored)
+    assert set(text) == ({f"global_{r}" for r in config.LESION_RUNGS}
+                         | {f"step_{r}" for r in config.LESION_RUNGS[1:]})
+    assert text["global_synthetic"] == text["step_in_sample_priors"] == lesions.NOT_RUN
+    assert text["global_paper"] == "0.033 ± 0.058" and text["step_closer_view"] != lesions.NOT_RUN

@@ -17,7 +17,7 @@ outside what it accepts raises :class:`~liverseg.errors.SettingError` naming its
 import importlib
 
 from liverseg.config._base import (APPEARANCE_MODES, COMBINATIONS, DATASETS, DICE_REDUCTIONS,
-                                   FUSIONS, LESION_VIEWS, LOSS_SCHEMES, OPTIMIZERS,
+                                   FUSIONS, LESION_RUNGS, LESION_VIEWS, LOSS_SCHEMES, OPTIMIZERS,
                                    PATCH_ARRANGEMENTS, PHANTOM_PHASES, PRECISIONS, PRIOR_MODES,
                                    RESIDUAL_MERGES, SHIFT_NETWORKS, SLICE_PROFILES, STRUCTURES,
                                    UPSAMPLINGS)

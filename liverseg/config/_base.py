@@ -40,6 +40,8 @@ COMBINATIONS = ("mean", "product")  # as liverseg.prior
 STRUCTURES = ("liver", "lesion")
 PRIOR_MODES = ("bbox", "boxes", "mask")  # as liverseg.prior
 SHIFT_NETWORKS = ("localizer", "cascade")  # liverseg.experiments.domain_shift.NETWORKS
+LESION_RUNGS = ("paper", "weighted_loss", "lesion_rich", "synthetic", "in_sample_priors",
+                "closer_view", "fresh_draws")  # liverseg.experiments.lesions.LEVERS, in order
 
 
 class _Refused(Exception):

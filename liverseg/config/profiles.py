@@ -7,9 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from liverseg.config._base import (DATASETS, DICE_REDUCTIONS, LOSS_SCHEMES, PRIOR_MODES,
-                                   SHIFT_NETWORKS, STRUCTURES, Number, Section, setting,
-                                   subsection)
+from liverseg.config._base import (DATASETS, DICE_REDUCTIONS, LESION_RUNGS, LOSS_SCHEMES,
+                                   PRIOR_MODES, SHIFT_NETWORKS, STRUCTURES, Number, Section,
+                                   setting, subsection)
 from liverseg.config.networks import (InferenceConfig, LocalizationConfig, PatchConfig,
                                       PriorConfig, SelfTrainingConfig, SplitConfig, TrainConfig,
                                       TuningConfig)
@@ -129,6 +129,10 @@ class ExperimentConfig(Section):
     ``shift_networks``: what the domain-shift chapter trains on each phantom family, the
     liver ``"localizer"`` alone or the whole ``"cascade"`` (localizer, priors, tuner: two to
     three times the time, and the only way to see how much of the liver its prior holds).
+    ``lesion_rungs``: the rungs of the lesion chapter's ladder it trains
+    (:data:`liverseg.experiments.lesions.LEVERS`); ``None``: every rung. A step is measured
+    only between neighbours on the ladder (``smoke`` trains the paper's rung and ``demo``'s
+    lesion stage, ``closer_view``: two cascades instead of seven).
     """
 
     seeds: tuple[int, ...] = setting((0, 1, 2), items=Number(whole=True, at_least=0), nonempty=True)
@@ -139,6 +143,8 @@ class ExperimentConfig(Section):
     held_out_seed: int = setting(12345, whole=True, at_least=0)
     collapse_dice: float = setting(0.05, at_least=0, at_most=1)
     shift_networks: str = setting("localizer", choices=SHIFT_NETWORKS)
+    lesion_rungs: Optional[tuple[str, ...]] = setting(None, items=LESION_RUNGS, nonempty=True,
+                                                      distinct=True, optional=True)
 
     _section = "experiments"
 
@@ -275,9 +281,12 @@ def _smoke() -> Profile:
                           prior_folds=1),
         patches=PatchConfig(levels=(2, 3)),
         self_training=SelfTrainingConfig(iterations=1, fine_tune_epochs=1),
-        experiments=ExperimentConfig(seeds=(0,), test_phantoms=2, system_planes=("axial",)),
+        # the lesion chapter trains the paper's rung and demo's (closer_view, every lever but
+        # the per-epoch draws): all seven rungs took 280 s of a `make test` lane (2026-12-07)
+        experiments=ExperimentConfig(seeds=(0,), test_phantoms=2, system_planes=("axial",),
+                                     lesion_rungs=("paper", "closer_view")),
         phantoms=PhantomConfig.classic(),  # the book's numbers rest on these phantoms
-        lesion=LesionConfig(epochs=3),  # the lesion chapter trains four cascades
+        lesion=LesionConfig(epochs=3),
     )
 
 

@@ -72,6 +72,16 @@ LEVERS = (
     Variant("fresh_draws", FRESH),
 )
 METRICS = ("dice", "dice_global", "precision", "recall")
+#: each rung's neighbour below it on the ladder: a step is measured only against it
+BELOW = {rung.name: below.name for below, rung in zip(LEVERS, LEVERS[1:])}
+NOT_RUN = "not run with this profile"
+
+
+def rungs(settings: Profile) -> tuple[Variant, ...]:
+    """The rungs of :data:`LEVERS` that ``settings.experiments.lesion_rungs`` names (every
+    rung when it is ``None``), in the ladder's order."""
+    chosen = settings.experiments.lesion_rungs
+    return tuple(lever for lever in LEVERS if chosen is None or lever.name in chosen)
 
 
 @dataclasses.dataclass
@@ -103,10 +113,23 @@ class LesionLevers:
             r["seed_scores"][metric] - by_seed[r["seed"]] for r in self.runs_of(a)
             if by_seed.get(r["seed"]) is not None and r["seed_scores"][metric] is not None])
 
+    def below(self, name: str) -> str | None:
+        """The rung ``name``'s step is measured from: its neighbour below on the ladder
+        (:data:`BELOW`), ``None`` when that rung was not run; for variants of another ladder,
+        the variant run before it."""
+        names = list(self.variants)
+        if name in BELOW:
+            return BELOW[name] if BELOW[name] in self.variants else None
+        i = names.index(name)
+        return names[i - 1] if i else None
+
+    def steps(self) -> dict[str, dict]:
+        """Each rung's step (:meth:`difference`) from the rung :meth:`below` it, where run."""
+        return {name: self.difference(name, below) for name in self.variants
+                if (below := self.below(name)) is not None}
+
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "summary": self.summary(),
-                "steps": {b: self.difference(b, a) for a, b in
-                          zip(list(self.variants), list(self.variants)[1:])}}
+        return {**dataclasses.asdict(self), "summary": self.summary(), "steps": self.steps()}
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -115,13 +138,15 @@ class LesionLevers:
         return path
 
 
-def lesion_levers(settings: Profile, store: str | Path, *, levers: Sequence[Variant] = LEVERS,
-                  seeds: Sequence[int] | None = None, plane: str | None = None,
-                  cases=None, progress: bool = True) -> LesionLevers:
-    """Train (or read back from ``store``) the lesion cascade of every rung of ``levers`` for
-    every seed (default ``settings.experiments.seeds``) along ``plane`` (default
-    ``settings.experiments.plane``) and score it on the test patients (module doc)."""
+def lesion_levers(settings: Profile, store: str | Path, *,
+                  levers: Sequence[Variant] | None = None, seeds: Sequence[int] | None = None,
+                  plane: str | None = None, cases=None, progress: bool = True) -> LesionLevers:
+    """Train (or read back from ``store``) the lesion cascade of every rung of ``levers``
+    (default: the profile's :func:`rungs`) for every seed (default
+    ``settings.experiments.seeds``) along ``plane`` (default ``settings.experiments.plane``)
+    and score it on the test patients (module doc)."""
     started = time.perf_counter()
+    levers = rungs(settings) if levers is None else levers
     seeds = [int(s) for s in (settings.experiments.seeds if seeds is None else seeds)]
     plane = plane or settings.experiments.plane
     prepared: dict[str, object] = {}
@@ -233,17 +258,36 @@ LABELS = {"dice": "Dice per case", "dice_global": "Dice (global)",
 
 def levers_table(levers: LesionLevers, labels: dict[str, str] | None = None) -> str:
     """A Markdown table: one row per rung, mean ± sd over seeds of each metric, and the global
-    Dice's step from the rung above (paired by seed)."""
+    Dice's step from the rung below it on the ladder (paired by seed; empty where that rung
+    was not run)."""
     labels = labels or {}
     names = list(levers.variants)
     summary = levers.summary()
     header = ["rung", *(LABELS[m] for m in METRICS), "global Dice − the rung above"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for i, name in enumerate(names):
-        step = _short_step(levers.difference(name, names[i - 1])) if i else ""
+    for name in names:
+        below = levers.below(name)
+        step = "" if below is None else _short_step(levers.difference(name, below))
         cells = [labels.get(name, name), *(mean_sd(summary[name][m]) for m in METRICS), step]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def glued(levers: LesionLevers) -> dict[str, str]:
+    """What the chapter's text quotes, for every rung of :data:`LEVERS`: ``global_<rung>``
+    (its global Dice, mean ± sd over seeds) and ``step_<rung>`` (its step from the rung
+    below), :data:`NOT_RUN` for a rung, or a step, the profile did not train."""
+    summary = levers.summary()
+    steps = levers.steps()
+    values = {}
+    for lever in LEVERS:
+        name = lever.name
+        values[f"global_{name}"] = (mean_sd(summary[name]["dice_global"]) if name in summary
+                                    else NOT_RUN)
+        if name in BELOW:
+            values[f"step_{name}"] = (describe_difference(steps[name]) if name in steps
+                                      else NOT_RUN)
+    return values
 
 
 def _short_step(difference: dict) -> str:
