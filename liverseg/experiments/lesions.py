@@ -74,7 +74,7 @@ LEVERS = (
 METRICS = ("dice", "dice_global", "precision", "recall")
 #: each rung's neighbour below it on the ladder: a step is measured only against it
 BELOW = {rung.name: below.name for below, rung in zip(LEVERS, LEVERS[1:])}
-NOT_RUN = "not run with this profile"
+NOT_RUN = "not run"
 
 
 def rungs(settings: Profile) -> tuple[Variant, ...]:
@@ -276,7 +276,8 @@ def levers_table(levers: LesionLevers, labels: dict[str, str] | None = None) -> 
 def glued(levers: LesionLevers) -> dict[str, str]:
     """What the chapter's text quotes, for every rung of :data:`LEVERS`: ``global_<rung>``
     (its global Dice, mean ± sd over seeds) and ``step_<rung>`` (its step from the rung
-    below), :data:`NOT_RUN` for a rung, or a step, the profile did not train."""
+    below), :data:`NOT_RUN` for a rung, or a step, the profile did not train (its
+    `experiments.lesion_rungs`)."""
     summary = levers.summary()
     steps = levers.steps()
     values = {}
