@@ -277,7 +277,7 @@ def glued(levers: LesionLevers) -> dict[str, str]:
     """What the chapter's text quotes, for every rung of :data:`LEVERS`: ``global_<rung>``
     (its global Dice, mean ± sd over seeds) and ``step_<rung>`` (its step from the rung
     below), :data:`NOT_RUN` for a rung, or a step, the profile did not train (its
-    `experiments.lesion_rungs`)."""
+    ``experiments.lesion_rungs``)."""
     summary = levers.summary()
     steps = levers.steps()
     values = {}
