@@ -85,6 +85,7 @@ def measure_network(keras, settings, name: str, batch: int, precision: str, args
     """One network at one batch size and precision: inference and training throughput."""
     from liverseg import losses
     from liverseg.models import build_localization_net, build_tuning_net, forward_flops
+    from liverseg.train.loop import make_optimizer
 
     size = settings.image_size
     rng = np.random.default_rng(args.seed)
@@ -114,7 +115,7 @@ def measure_network(keras, settings, name: str, batch: int, precision: str, args
             loss = losses.multi_level_losses(len(model.outputs), scheme=settings.train.loss_scheme)
             y = {n: (rng.random((batch, *o.shape[1:])) > 0.5).astype("float32")
                  for n, o in zip(model.output_names, model.outputs)}
-        model.compile(keras.optimizers.Adam(settings.train.learning_rate), loss=loss)
+        model.compile(make_optimizer(settings.train), loss=loss)  # the optimizer fit uses
         warm, times = _timed(lambda: model.train_on_batch(x, y), args.warmup, args.repeats)
         line["training"] = _rates(warm, times, batch, 3 * flops, line["device"], precision)
     line.update(_memory(keras))

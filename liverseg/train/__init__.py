@@ -6,7 +6,8 @@ chapters); the pieces are :mod:`~liverseg.train.slices` (what a network learns f
 :mod:`~liverseg.train.loop` (checkpoints, resume, early stopping),
 :mod:`~liverseg.train.cascade` (localizer → prior → tuner) and
 :mod:`~liverseg.train.self_training` (Algorithm 1); :mod:`~liverseg.train.allocator` keeps
-TensorFlow's training tensors in reused heap memory.
+TensorFlow's training tensors in reused heap memory and :mod:`~liverseg.train.adam` gives
+Keras' Adam TensorFlow's fused update.
 
 Names load with their module on first use, so :mod:`~liverseg.train.scores` (read by the
 results code) never imports Keras.

@@ -50,6 +50,7 @@ import liverseg.losses  # noqa: F401  (registers the losses a checkpoint is comp
 import liverseg.models  # noqa: F401  (registers the layers)
 from liverseg.config import TrainConfig
 from liverseg.io.atomic import atomic_path, atomic_write_text
+from liverseg.train.adam import Adam
 from liverseg.train.allocator import reuse_tensor_memory
 from liverseg.train.flips import draw_symmetries, flip_batch
 from liverseg.train.intensity import IntensityConfig, draw_remaps, remap_batch
@@ -73,8 +74,9 @@ class FitResult:
 
 
 def make_optimizer(settings: TrainConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named by ``settings.optimizer`` at ``settings.learning_rate``."""
-    optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+    """The optimizer named by ``settings.optimizer`` at ``settings.learning_rate``; ``adam`` is
+    Keras' Adam with TensorFlow's fused update (:mod:`liverseg.train.adam`)."""
+    optimizers = {"adam": Adam, "adamw": keras.optimizers.AdamW,
                   "sgd": keras.optimizers.SGD}
     return optimizers[settings.optimizer](learning_rate=settings.learning_rate)
 
@@ -150,23 +152,28 @@ def _fit(build, loss, train, val, workdir, settings, state, epochs, patience, se
     keras.mixed_precision.set_dtype_policy(settings.precision)  # for the layers built now only
     try:
         checkpoint = state.get("checkpoint")
-        if checkpoint and checkpoint.endswith(".keras"):
+        saved = None
+        if checkpoint and checkpoint.endswith(".keras"):  # written by an earlier version
             model = keras.models.load_model(workdir / checkpoint)
+            saved = [v.numpy() for v in model.variables + model.optimizer.variables]
         else:
             keras.utils.set_random_seed(seed)
             model = build()
-            model.compile(optimizer=make_optimizer(settings), loss=loss,
-                          jit_compile=settings.jit_compile)
-            # Built now, eagerly: built inside the first traced step instead, the optimizer's
-            # slots are variables created by a tf.function, which TensorFlow then traces a
-            # second time (seconds per network on a CPU).
-            model.optimizer.build(model.trainable_variables)
-            _build_loss(model, Batches(train[0], train[1], settings.batch_size,
-                                       targets=targets)[0])
-            if checkpoint:
-                _assign(model.variables + model.optimizer.variables, workdir / checkpoint)
-            else:
-                state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
+        # compiled with this version's optimizer even when resuming an earlier version's run
+        # (whose optimizer may have been Keras' own Adam): its variables are the same
+        model.compile(optimizer=make_optimizer(settings), loss=loss,
+                      jit_compile=settings.jit_compile)
+        # Built now, eagerly: built inside the first traced step instead, the optimizer's
+        # slots are variables created by a tf.function, which TensorFlow then traces a
+        # second time (seconds per network on a CPU).
+        model.optimizer.build(model.trainable_variables)
+        _build_loss(model, Batches(train[0], train[1], settings.batch_size, targets=targets)[0])
+        if saved is not None:
+            _assign(model.variables + model.optimizer.variables, saved)
+        elif checkpoint:
+            _assign(model.variables + model.optimizer.variables, workdir / checkpoint)
+        else:
+            state = {"epoch": 0, "best_loss": None, "best_epoch": 0, "wait": 0}
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
     history = _read_log(workdir)[: state["epoch"]]
@@ -450,14 +457,22 @@ def _save_values(variables, path: Path) -> None:
         np.savez(f, *[keras.ops.convert_to_numpy(v) for v in variables])
 
 
-def _assign(variables, path: Path) -> None:
-    """Assign the values :func:`_save_values` wrote to ``variables`` (the same network's)."""
-    with np.load(path) as saved:
-        if len(saved.files) != len(variables):
-            raise ValueError(f"{path}: {len(saved.files)} saved values for a network of "
-                             f"{len(variables)} variables; it was written by another network")
-        for i, variable in enumerate(variables):
-            variable.assign(saved[f"arr_{i}"])
+def _assign(variables, source: Path | list[np.ndarray]) -> None:
+    """Assign the values :func:`_save_values` wrote (a path) or a list of values to
+    ``variables`` (the same network's, in the same order)."""
+    if not isinstance(source, (str, os.PathLike)):
+        _assign_values(variables, source, "the saved network")
+        return
+    with np.load(source) as saved:
+        _assign_values(variables, [saved[f"arr_{i}"] for i in range(len(saved.files))], source)
+
+
+def _assign_values(variables, values, source) -> None:
+    if len(values) != len(variables):
+        raise ValueError(f"{source}: {len(values)} saved values for a network of "
+                         f"{len(variables)} variables; it was written by another network")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 def _remove_old_checkpoints(workdir: Path, keep: str | None) -> None:
