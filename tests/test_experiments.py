@@ -15,6 +15,8 @@ from liverseg.experiments import (Comparison, Variant, compare, default_sentence
                                   spread, summary_table, tuner_key)
 from liverseg.experiments import paper_tables
 
+from .conftest import TINY_SIZE, tiny_profile
+
 
 def test_keys_share_the_localizer_across_tuner_only_changes():
     base = config.profile("smoke")
@@ -180,10 +182,10 @@ def test_phantoms_scanned_otherwise_never_reuse_the_classic_slices(tmp_path):
 def test_compare_trains_each_network_once_and_reads_it_back(tmp_path, monkeypatch):
     from liverseg.datasets import synthetic
 
-    settings = config.profile("smoke").replace(**{
+    settings = tiny_profile(**{
         "train.epochs": 2, "train.early_stopping_patience": 2, "self_training.iterations": 0,
         "experiments.test_phantoms": 1})
-    cases = list(synthetic.iter_cases(4, shape=(32, 64, 64)))
+    cases = list(synthetic.iter_cases(4, shape=(16, TINY_SIZE, TINY_SIZE)))
     data = prepare(settings, tmp_path, cases=cases, progress=False)
     variants = [Variant("multi-level", {"train.loss_scheme": "paper"}),
                 Variant("final-only", {"train.loss_scheme": "final_only"})]
