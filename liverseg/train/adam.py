@@ -3,8 +3,9 @@
 Keras 3 updates each variable on TensorFlow with about fifteen small graph operations (the
 bias corrections recomputed per variable, then ``m``, ``v`` and the variable each assigned in
 turn). For the paper's networks at this project's CPU sizes that costs twice: tracing them is
-a second of every network's first step, and running a thousand tiny operations per step is a
-fifth of a `smoke` cascade's training time. :class:`Adam` computes the same update with
+a second or more of every network's first step, and running a thousand tiny operations per
+step is a fifth of a `smoke` cascade's training time (at `demo`'s sizes the convolutions
+outweigh them and only the tracing is saved). :class:`Adam` computes the same update with
 TensorFlow's own ``ResourceApplyAdam`` kernel (one per variable, the same formula: ``m``, ``v``
 moved towards the gradient by ``1 − β₁``, ``1 − β₂``, the variable by ``lr · √(1 − β₂ᵗ) /
 (1 − β₁ᵗ) · m / (√v + ε)``), so the values agree with Keras' Adam up to rounding.
