@@ -88,7 +88,7 @@ def dense_crf(
     )
 
     params = dataclasses.replace(params or CRFParams(), **overrides)
-    probability, image = _check(probability, image)
+    probability, image = check_crf_inputs(probability, image)
     height, width = probability.shape
 
     softmax = np.stack([1.0 - probability, probability])
@@ -114,7 +114,12 @@ def grey_levels(image: np.ndarray, window: tuple[float, float] | None) -> np.nda
     return ((np.clip(image, low, high) - low) * (255.0 / (high - low))).astype(np.float32)
 
 
-def _check(probability, image) -> tuple[np.ndarray, np.ndarray]:
+def check_crf_inputs(probability, image) -> tuple[np.ndarray, np.ndarray]:
+    """``(probability, image)`` as float64 arrays, the probability clipped to [0, 1].
+
+    Raises :class:`ShapeError` unless both are one ``(H, W)`` slice of the same shape, and
+    :class:`InvalidDataError` for NaN or infinite values or a probability outside [0, 1].
+    """
     probability = np.asarray(probability, dtype=np.float64)
     image = np.asarray(image, dtype=np.float64)
     if probability.ndim != 2:

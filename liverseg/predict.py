@@ -35,13 +35,26 @@ def predict_priors(
 
     ``images`` are the network inputs, ``hu`` the same slices in HU for the CRF.
     Returns ``(N, H, W)`` float32 of 0 and 1.
+
+    Grad-CAM scores the pixels the localizer puts above 0.5, so a slice with none has an
+    all-zero map: it is not computed for such slices (most of a volume's, away from the
+    liver), whose priors are then cut without a CRF as well (:func:`liverseg.prior.cannot_pass`).
     """
     if len(images) == 0:
         return np.zeros(np.shape(images), np.float32)
     probability = predict_probability(localizer, images, batch_size)
-    cams = cam.grad_cam(localizer, _channel(images), layer_name=config.cam_layer,
-                        batch_size=batch_size)
+    cams = np.zeros(probability.shape, np.float32)
+    scored = probability.reshape(len(probability), -1).max(axis=1) > 0.5 - CAM_MARGIN
+    if scored.any():
+        cams[scored] = cam.grad_cam(localizer, _channel(np.asarray(images)[scored]),
+                                    layer_name=config.cam_layer, batch_size=batch_size)
     return roi_priors(probability, cams, hu, progress=progress, **config.roi_kwargs())
+
+
+#: how far under 0.5 a slice's highest probability must stay for its Grad-CAM to be taken as
+#: zero without computing it: Grad-CAM's own forward pass (other batches) rounds the logits
+#: by far less
+CAM_MARGIN = 1e-3
 
 
 def predict_tuned(tuner: keras.Model, images: np.ndarray, priors: np.ndarray,

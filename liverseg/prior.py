@@ -24,6 +24,10 @@ combined nor how large the box is; this module makes both explicit and configura
 
 An empty ROI (nothing above the threshold) gives an all-zero prior: the tuning network
 then sees no location prior for that slice, as for a slice without liver in training.
+
+A slice whose combined map stays below ``min(threshold, 0.5)`` gets that empty prior without
+running the CRF (:func:`cannot_pass`): the CRF could not lift any of its pixels over the
+threshold, so most slices of a volume away from the liver cost no CRF at all.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 from tqdm.auto import tqdm
 
-from liverseg.crf import CRFParams, dense_crf
+from liverseg.crf import CRFParams, check_crf_inputs, dense_crf
 from liverseg.errors import InvalidDataError, LiversegError, ShapeError
 from liverseg.postprocess import largest_component as _largest_component
 
@@ -86,16 +90,14 @@ def roi_prior(
     if int(margin) != margin or margin < 0:
         raise InvalidDataError(f"margin must be a non-negative number of pixels, got {margin}")
     probability = _map(probability, "probability")
-    roi = probability
-    if cam is not None:
-        cam = _map(cam, "Grad-CAM", like=probability)
-        if combine == "mean":
-            roi = (1.0 - cam_weight) * probability + cam_weight * cam
-        else:
-            roi = probability * cam
+    cam = None if cam is None else _map(cam, "Grad-CAM", like=probability)
+    roi = combined_map(probability, cam, combine, cam_weight)
     if use_crf:
         if image is None:
             raise InvalidDataError("the CRF refinement needs the CT image (or pass use_crf=False)")
+        if cannot_pass(roi, threshold):
+            check_crf_inputs(roi, image)  # the same errors as when the CRF runs
+            return np.zeros(roi.shape, np.float32)
         roi = dense_crf(roi, image, crf_params)
     region = roi > threshold
     if keep_largest:
@@ -105,6 +107,38 @@ def roi_prior(
     elif mode == "boxes":
         region = component_boxes(region, margin)
     return region.astype(np.float32)
+
+
+def combined_map(probability: np.ndarray, cam: np.ndarray | None = None, combine: str = "mean",
+                 cam_weight: float = 1 / 3) -> np.ndarray:
+    """The map the ROI is cut from: ``probability`` alone without a CAM, else its weighted
+    mean (``(1 - cam_weight) p + cam_weight cam``) or product with the CAM (see the module
+    doc). Any shape, the two alike; values in [0, 1]."""
+    if cam is None:
+        return probability
+    if combine == "mean":
+        return (1.0 - cam_weight) * probability + cam_weight * cam
+    return probability * cam
+
+
+#: how far under ``min(threshold, 0.5)`` a map's maximum must stay for :func:`cannot_pass`
+#: (the CRF's float32 arithmetic rounds a pixel's value by far less)
+PASS_MARGIN = 1e-3
+
+
+def cannot_pass(roi: np.ndarray, threshold: float) -> bool:
+    """Whether no pixel of the combined map ``roi`` can end above ``threshold``, with or
+    without the dense CRF, so that the ROI is empty.
+
+    The CRF's mean-field update (a Potts model with non-negative Gaussian kernels,
+    :mod:`liverseg.crf`) adds to each pixel's foreground score the kernel-weighted
+    difference of its neighbours' foreground and background marginals. While every pixel's
+    foreground marginal is at most 0.5 that difference is never positive, so no pixel ever
+    rises above its starting value ``roi``: by induction over the iterations, a map that
+    stays below ``min(threshold, 0.5)`` (less :data:`PASS_MARGIN`) leaves nothing above the
+    threshold. (``tests/test_prior.py`` checks this against pydensecrf.)
+    """
+    return float(np.max(roi)) <= min(float(threshold), 0.5) - PASS_MARGIN
 
 
 PARALLEL_MIN_PIXELS = 2**22  # 16 slices of 512 x 512: below this, starting workers costs more
@@ -121,9 +155,10 @@ def roi_priors(
 ) -> np.ndarray:
     """:func:`roi_prior` for a stack of slices ``(N, H, W)``; returns ``(N, H, W)`` float32.
 
-    The dense CRF holds Python's global lock, so slices are refined in parallel by
-    ``workers`` processes (``None``: up to 8, one per CPU, when the stack has at least
-    :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per process and
+    A slice whose combined map cannot pass the threshold (:func:`cannot_pass`) gets its
+    empty prior at once. The dense CRF holds Python's global lock, so the other slices are
+    refined in parallel by ``workers`` processes (``None``: up to 8, one per CPU, when they
+    hold at least :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per process and
     reused; the result is the same as one process's. A worker started by ``spawn`` imports
     the ``__main__`` module, so a script that calls this needs the ``if __name__ ==
     "__main__":`` guard; without it the workers die and :class:`~liverseg.errors.LiversegError`
@@ -137,18 +172,26 @@ def roi_priors(
             raise ShapeError(
                 f"{name} shape {np.shape(stack)} differs from probabilities {probabilities.shape}"
             )
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if probabilities.size >= PARALLEL_MIN_PIXELS else 1
     slices = [(probabilities[i], None if cams is None else cams[i],
                None if images is None else images[i]) for i in range(len(probabilities))]
     bar = tqdm(total=len(slices), desc="ROI priors", unit="slice", disable=not progress)
     priors = np.empty(probabilities.shape, np.float32)
-    if workers <= 1 or len(slices) < 2:
-        for i, args in enumerate(slices):
+    crf_work = []  # the slices the CRF refines; the others are done here, at once
+    for i, args in enumerate(slices):
+        if kwargs.get("use_crf", True) and _needs_crf(*args[:2], kwargs):
+            crf_work.append(i)
+        else:
             priors[i] = roi_prior(*args, **kwargs)
             bar.update()
+    if workers is None:
+        pixels = len(crf_work) * probabilities[0].size if len(crf_work) else 0
+        workers = min(os.cpu_count() or 1, 8) if pixels >= PARALLEL_MIN_PIXELS else 1
+    if workers <= 1 or len(crf_work) < 2:
+        for i in crf_work:
+            priors[i] = roi_prior(*slices[i], **kwargs)
+            bar.update()
     else:
-        chunks = np.array_split(np.arange(len(slices)), min(len(slices), 4 * workers))
+        chunks = np.array_split(np.asarray(crf_work), min(len(crf_work), 4 * workers))
         pool = _pool(workers)
         futures = {pool.submit(_roi_chunk, [slices[i] for i in chunk], kwargs): chunk
                    for chunk in chunks if len(chunk)}
@@ -164,6 +207,18 @@ def roi_priors(
                 "or segments under `if __name__ == \"__main__\":` (or pass workers=1)") from error
     bar.close()
     return priors
+
+
+def _needs_crf(probability, cam, kwargs: dict) -> bool:
+    """Whether :func:`roi_prior` would run the CRF on this slice, as far as a cheap look
+    tells (a slice with values it refuses goes to it as well, which names the problem)."""
+    probability = np.asarray(probability, np.float64)
+    cam = None if cam is None else np.asarray(cam, np.float64)
+    if cam is not None and cam.shape != probability.shape:
+        return True
+    roi = combined_map(probability, cam, kwargs.get("combine", "mean"),
+                       kwargs.get("cam_weight", 1 / 3))
+    return not (np.isfinite(roi).all() and cannot_pass(roi, kwargs.get("threshold", 0.5)))
 
 
 def _roi_chunk(slices: list, kwargs: dict) -> np.ndarray:

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liverseg.crf import CRFParams
+from liverseg.crf import CRFParams, dense_crf
 from liverseg.errors import InvalidDataError, ShapeError
 from liverseg.postprocess import largest_component
-from liverseg.prior import box_filter, roi_prior, roi_priors
+import liverseg.prior
+from liverseg.prior import box_filter, cannot_pass, roi_prior, roi_priors
 
 
 @pytest.fixture
@@ -94,6 +95,49 @@ def test_empty_roi_gives_an_all_zero_prior(slice_):
         assert prior.shape == (64, 64) and not prior.any()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_crf_lifts_no_pixel_of_a_map_that_stays_under_one_half(seed):
+    """cannot_pass rests on this: pydensecrf's mean field, even with strong pairwise terms on
+    a high-contrast slice, leaves every pixel of a map at most 0.5 no higher than it was."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:48, :48]
+    organ = (yy - 24) ** 2 / 15**2 + (xx - 20) ** 2 / 12**2 < 1
+    image = np.where(organ, 120.0, -90.0) + rng.normal(0, 15, organ.shape)
+    near_half = np.where(organ, 0.499, 0.0) * rng.uniform(0.8, 1.0, organ.shape)
+    blotchy = rng.uniform(0, 0.499, organ.shape)
+    strong = CRFParams(iterations=10, gaussian_compat=10.0, bilateral_compat=20.0)
+    for roi in (near_half, blotchy):
+        refined = dense_crf(roi, image, strong)
+        assert (refined <= np.maximum(roi, strong.clip) + 1e-5).all()
+        assert cannot_pass(roi, 0.5)
+    # above one half the same CRF does lift the organ's doubtful pixels over the threshold
+    core = (yy - 24) ** 2 / 11**2 + (xx - 20) ** 2 / 8**2 < 1
+    sure = np.where(core, 0.95, near_half)
+    assert not cannot_pass(sure, 0.5)
+    assert (dense_crf(sure, image, strong)[organ & ~core] > 0.5).mean() > 0.9
+
+
+def test_slices_that_cannot_pass_get_the_crfs_prior_without_the_crf(slice_, monkeypatch):
+    probability, image, _ = slice_
+    doubtful = np.where(probability > 0.5, 0.45, 0.02)  # the same shapes, never above 0.45
+    faint = np.where(probability > 0.5, 0.35, 0.02)
+    probabilities = np.stack([probability, doubtful, np.zeros_like(probability), faint])
+    cams = np.stack([np.ones_like(probability)] * 4)
+    images = np.stack([image] * 4)
+    kwargs = dict(margin=2, cam_weight=0.1)  # maps up to 0.9 * 0.45 + 0.1 = 0.505, and 0.415
+    expected = []
+    for p, c, hu in zip(probabilities, cams, images):  # what the CRF makes of every slice
+        refined = dense_crf(0.9 * p + 0.1 * c, hu)
+        expected.append(box_filter(largest_component(refined > 0.5, connectivity=2), 2))
+    calls = []
+    monkeypatch.setattr(liverseg.prior, "dense_crf",
+                        lambda *args: calls.append(1) or dense_crf(*args))
+    priors = roi_priors(probabilities, cams, images, progress=False, **kwargs)
+    np.testing.assert_array_equal(priors, np.stack(expected).astype(np.float32))
+    assert len(calls) == 2  # the two slices whose map reaches 0.5
+    assert priors[0].any() and not priors[2:].any()
+
+
 def test_batch_helper_matches_single_slices(slice_):
     probability, image, _ = slice_
     probabilities = np.stack([probability, np.zeros_like(probability), probability])
@@ -148,3 +192,8 @@ def test_bad_arguments_raise_liverseg_errors(slice_):
         roi_prior(probability, margin=-1, use_crf=False)
     with pytest.raises(ShapeError, match="differs"):
         roi_prior(probability, image=image[:10])
+    # a slice the CRF need not refine is checked as if it were
+    with pytest.raises(InvalidDataError, match="CRF image has NaN"):
+        roi_prior(np.zeros((8, 8)), image=np.full((8, 8), np.nan))
+    with pytest.raises(ShapeError, match="differs"):
+        roi_prior(np.zeros((64, 64)), image=image[:10])
