@@ -158,11 +158,11 @@ def roi_priors(
     A slice whose combined map cannot pass the threshold (:func:`cannot_pass`) gets its
     empty prior at once. The dense CRF holds Python's global lock, so the other slices are
     refined in parallel by ``workers`` processes (``None``: up to 8, one per CPU, when they
-    hold at least :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per process and
-    reused; the result is the same as one process's. A worker started by ``spawn`` imports
-    the ``__main__`` module, so a script that calls this needs the ``if __name__ ==
-    "__main__":`` guard; without it the workers die and :class:`~liverseg.errors.LiversegError`
-    says so.
+    hold at least :data:`PARALLEL_MIN_PIXELS` pixels, else 1). The pool is started once per
+    process and reused; the result is the same as one process's. A worker started by
+    ``spawn`` imports the ``__main__`` module, so a script that calls this needs the ``if
+    __name__ == "__main__":`` guard; without it the workers die and
+    :class:`~liverseg.errors.LiversegError` says so.
     """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 3:
