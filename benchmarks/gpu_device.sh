@@ -9,7 +9,8 @@
 #   a  throughput.py: paper networks at 512², batch 16, bf16, inference + training, input pipeline
 #   b  throughput.py: the tuner's fp32 inference
 #   c  volume.py: a 400 x 512 x 512 phantom through the whole system, untrained paper networks,
-#      per-stage split; its phantom and model folder are made on the CPU while a and b run
+#      the dense CRF on the device (prior.crf.engine=grid: the run of 2026-12-04 measured
+#      pydensecrf's), per-stage split; its phantom and model folder are made on the CPU while a and b run
 #      (--prepare-only / --reuse), and each stage is logged as it ends (--stage-log), so a run
 #      cut short by the budget still says where its time went.
 # What comes back ($OUT, 3 files): results.jsonl (one JSON object a line, each with "step"),
@@ -40,10 +41,10 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false  # several processes share the GPU (v
 
 if [[ ${GPU_BENCH_TINY:-0} == 1 ]]; then
     NET=(--profile smoke --image-size 64 --batch 4 --repeats 2)
-    VOL=(--profile smoke --shape 24 64 64)
+    VOL=(--profile smoke --shape 24 64 64 --set prior.crf.engine=grid)
 else
     NET=(--profile paper --image-size 512 --batch 16 --repeats 10)
-    VOL=(--profile paper --shape 400 512 512)
+    VOL=(--profile paper --shape 400 512 512 --set prior.crf.engine=grid)
 fi
 
 elapsed() { echo $(($(date +%s) - T0)); }

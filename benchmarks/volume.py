@@ -77,6 +77,9 @@ def parse_args(argv=None):
     parser.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=(400, 512, 512),
                         help="phantom shape (default 400 512 512, a LiTS-sized volume)")
     parser.add_argument("--seed", type=int, default=0, help="phantom and untrained weights seed")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one setting of the untrained model folder's profile, e.g. "
+                             "--set prior.crf.engine=grid (JSON values; ignored with --model)")
     parser.add_argument("--suffix", choices=(".nii", ".nii.gz"), default=".nii.gz",
                         help="file type of the phantom and of the output label")
     parser.add_argument("--planes", nargs="+", choices=PLANES, default=None,
@@ -195,6 +198,7 @@ def install_probes(probe: Probe, split: bool) -> list:
     """
     import liverseg.cam
     import liverseg.cam.gradcam
+    import liverseg.crf_grid
     import liverseg.io
     import liverseg.predict
     import liverseg.prior
@@ -271,6 +275,7 @@ def install_probes(probe: Probe, split: bool) -> list:
         (liverseg.cam.gradcam, "resize_cam", "grad_cam.resize_cam"),
         (liverseg.predict, "roi_priors", "roi_priors"),
         (liverseg.prior, "dense_crf", "roi_priors.dense_crf"),
+        (liverseg.crf_grid, "dense_crf_stack", "roi_priors.dense_crf_grid"),  # prior.crf.engine
         (liverseg.predict, "predict_tuned", "tuner_predict"),
         (volume, "from_model_size", "resize_from_model"),
         (FusionAccumulator, "add", "fusion_add"),
@@ -291,7 +296,8 @@ def uninstall(undo: list) -> None:
         setattr(owner, name, original)
 
 
-NESTED = {"grad_cam": "grad_cam.resize_cam", "roi_priors": "roi_priors.dense_crf"}
+NESTED = {"grad_cam": ("grad_cam.resize_cam",),
+          "roi_priors": ("roi_priors.dense_crf", "roi_priors.dense_crf_grid")}
 EXCLUSIVE = ("load_networks", "resize_to_model", "localizer_predict", "grad_cam", "roi_priors",
              "tuner_predict", "resize_from_model", "fusion_add")
 
@@ -301,10 +307,11 @@ def plane_breakdown(stage_seconds: float, parts: dict) -> dict:
     out = {name: {"seconds": round(p["seconds"], 3), "calls": p["calls"],
                   "first_call_seconds": round(p["first_call_seconds"], 3)}
            for name, p in parts.items()}
-    for outer, inner in NESTED.items():
-        if outer in parts and inner in parts:
-            out[outer]["seconds_without_" + inner.split(".")[-1]] = round(
-                parts[outer]["seconds"] - parts[inner]["seconds"], 3)
+    for outer, inners in NESTED.items():
+        for inner in inners:
+            if outer in parts and inner in parts:
+                out[outer]["seconds_without_" + inner.split(".")[-1]] = round(
+                    parts[outer]["seconds"] - parts[inner]["seconds"], 3)
     covered = sum(parts[name]["seconds"] for name in EXCLUSIVE if name in parts)
     out["not_covered"] = {"seconds": round(stage_seconds - covered, 3)}
     return out
@@ -457,7 +464,7 @@ def build_untrained_model(args, root: Path) -> dict:
     from liverseg.config import profile
     from liverseg.model_folder import network_file, write_manifest
 
-    settings = profile(args.profile)
+    settings = profile(args.profile).replace(**settings_changes(args.set))
     planes = tuple(args.planes or settings.planes)
     keras.utils.set_random_seed(args.seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -472,6 +479,20 @@ def build_untrained_model(args, root: Path) -> dict:
             params = {"localizer": localizer.count_params(), "tuner": tuner.count_params()}
     write_manifest(root, settings, planes, STRUCTURES, info={"weights": "untrained (benchmark)"})
     return params
+
+
+def settings_changes(assignments) -> dict:
+    """``--set KEY=VALUE`` assignments as ``Profile.replace`` arguments (JSON values, else text)."""
+    changes = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals:
+            raise SystemExit(f"volume.py: --set expects KEY=VALUE, got {assignment!r}")
+        try:
+            changes[key] = json.loads(text)
+        except ValueError:
+            changes[key] = text
+    return changes
 
 
 def run_child(args, job: dict) -> tuple[dict, float]:
@@ -590,6 +611,8 @@ def main(argv=None) -> dict:
             "fusion": summary["fusion"],
             "chunk_slices": inspect.signature(Segmenter).parameters["chunk"].default,
             "inference_batch_size": folder.settings.inference.batch_size,
+            "crf_engine": folder.settings.prior.crf.engine,
+            "set": args.set if args.model is None else [],
             "input": "phantom" if args.input is None else str(args.input),
             "seed": args.seed if args.input is None else None,
             "shape_zyx": list(volume.array.shape),
@@ -642,7 +665,7 @@ PREPARED = "prepared.json"
 def _prepared_key(args) -> dict:
     return {"profile": args.profile, "shape": list(args.shape), "seed": args.seed,
             "suffix": args.suffix, "planes": args.planes, "input": str(args.input),
-            "model": str(args.model)}
+            "model": str(args.model), "set": sorted(args.set)}
 
 
 def write_prepared(args, workdir: Path, input_path: Path, case, model_dir: Path, params,

@@ -33,6 +33,7 @@ threshold, so most slices of a volume away from the liver cost no CRF at all.
 from __future__ import annotations
 
 import functools
+import inspect
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -81,6 +82,23 @@ def roi_prior(
         use_crf: refine the combined map with a dense CRF on ``image``.
         crf_params: :class:`liverseg.crf.CRFParams` (defaults if ``None``).
     """
+    roi, refine = _combined_checked(probability, cam, image, mode, threshold, margin, combine,
+                                    cam_weight, use_crf)
+    if refine:
+        params = crf_params or CRFParams()
+        if params.engine == "grid":
+            from liverseg.crf_grid import dense_crf_stack  # Keras: not in the CRF's workers
+
+            roi = dense_crf_stack(roi[None], image[None], params)[0]
+        else:
+            roi = dense_crf(roi, image, params)
+    return _cut(roi, mode, threshold, margin, keep_largest)
+
+
+def _combined_checked(probability, cam, image, mode, threshold, margin, combine, cam_weight,
+                      use_crf) -> tuple[np.ndarray, bool]:
+    """The combined map of one slice, its arguments checked, and whether the CRF refines it
+    (``False`` without the CRF, or when nothing can pass, :func:`cannot_pass`)."""
     if mode not in MODES:
         raise InvalidDataError(f"ROI prior mode must be one of {MODES}, got {mode!r}")
     if combine not in COMBINATIONS:
@@ -92,13 +110,16 @@ def roi_prior(
     probability = _map(probability, "probability")
     cam = None if cam is None else _map(cam, "Grad-CAM", like=probability)
     roi = combined_map(probability, cam, combine, cam_weight)
-    if use_crf:
-        if image is None:
-            raise InvalidDataError("the CRF refinement needs the CT image (or pass use_crf=False)")
-        if cannot_pass(roi, threshold):
-            check_crf_inputs(roi, image)  # the same errors as when the CRF runs
-            return np.zeros(roi.shape, np.float32)
-        roi = dense_crf(roi, image, crf_params)
+    if not use_crf:
+        return roi, False
+    if image is None:
+        raise InvalidDataError("the CRF refinement needs the CT image (or pass use_crf=False)")
+    check_crf_inputs(roi, image)  # the CRF's own errors, also where it need not run
+    return roi, not cannot_pass(roi, threshold)
+
+
+def _cut(roi, mode, threshold, margin, keep_largest) -> np.ndarray:
+    """The prior from a (refined) map: above ``threshold``, the largest region, the box."""
     region = roi > threshold
     if keep_largest:
         region = _largest_component(region, connectivity=2)  # 8-connectivity in 2D
@@ -183,6 +204,10 @@ def roi_priors(
         else:
             priors[i] = roi_prior(*args, **kwargs)
             bar.update()
+    params = kwargs.get("crf_params") or CRFParams()
+    if params.engine == "grid" and crf_work:
+        _grid_priors(priors, crf_work, slices, kwargs, bar)
+        crf_work = []
     if workers is None:
         pixels = len(crf_work) * probabilities[0].size if len(crf_work) else 0
         workers = min(os.cpu_count() or 1, 8) if pixels >= PARALLEL_MIN_PIXELS else 1
@@ -207,6 +232,38 @@ def roi_priors(
                 "or segments under `if __name__ == \"__main__\":` (or pass workers=1)") from error
     bar.close()
     return priors
+
+
+#: pixels refined in one call of the grid engine (its corner tables take ~100 bytes a pixel)
+GRID_CHUNK_PIXELS = 2**21
+
+
+def _grid_priors(priors, rows, slices, kwargs, bar) -> None:
+    """The priors of ``rows`` with :mod:`liverseg.crf_grid`, a chunk of slices per call."""
+    from liverseg.crf_grid import dense_crf_stack
+
+    options = {name: kwargs.get(name, default) for name, default in _ROI_DEFAULTS.items()}
+    maps = {}
+    for i in rows:
+        maps[i], _ = _combined_checked(*slices[i], **{k: options[k] for k in _CHECKED})
+    size = slices[rows[0]][0].size
+    step = max(1, GRID_CHUNK_PIXELS // size)
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        refined = dense_crf_stack(np.stack([maps[i] for i in chunk]),
+                                  np.stack([np.asarray(slices[i][2], np.float64) for i in chunk]),
+                                  options["crf_params"])
+        for i, roi in zip(chunk, refined):
+            priors[i] = _cut(roi, options["mode"], options["threshold"], options["margin"],
+                             options["keep_largest"])
+        bar.update(len(chunk))
+
+
+#: :func:`roi_prior`'s keyword defaults, and those :func:`_combined_checked` takes
+_ROI_DEFAULTS = {name: parameter.default
+                 for name, parameter in inspect.signature(roi_prior).parameters.items()
+                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+_CHECKED = ("mode", "threshold", "margin", "combine", "cam_weight", "use_crf")
 
 
 def _needs_crf(probability, cam, kwargs: dict) -> bool:

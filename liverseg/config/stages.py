@@ -84,6 +84,8 @@ DECLARED: dict[str, Declaration] = {
     **{f"lesion.{name}": Declaration("localizer", unkeyed_if=_unset)
        for name in ("small_lesion_weight", "prior_margin", "early_stopping_start", "flips",
                     "keep_best_after_start", "spatial_share", "intensity_share")},
+    # the priors every tuner learns from; pydensecrf, the engine before the setting, unkeyed
+    "prior.crf.engine": Declaration("localizer", unkeyed_if=lambda engine: engine == "pydensecrf"),
     "inference": Declaration("rounds"),
     # these cut the lesion view every lesion network learns from
     "inference.liver_margin": Declaration("localizer"),
