@@ -199,7 +199,7 @@ def roi_priors(
     priors = np.empty(probabilities.shape, np.float32)
     crf_work = []  # the slices the CRF refines; the others are done here, at once
     for i, args in enumerate(slices):
-        if kwargs.get("use_crf", True) and _needs_crf(*args[:2], kwargs):
+        if kwargs.get("use_crf", _ROI_DEFAULTS["use_crf"]) and _needs_crf(*args[:2], kwargs):
             crf_work.append(i)
         else:
             priors[i] = roi_prior(*args, **kwargs)
@@ -242,7 +242,10 @@ def _grid_priors(priors, rows, slices, kwargs, bar) -> None:
     """The priors of ``rows`` with :mod:`liverseg.crf_grid`, a chunk of slices per call."""
     from liverseg.crf_grid import dense_crf_stack
 
-    options = {name: kwargs.get(name, default) for name, default in _ROI_DEFAULTS.items()}
+    unknown = set(kwargs) - set(_ROI_DEFAULTS)
+    if unknown:
+        raise TypeError(f"roi_prior() got unexpected keyword arguments {sorted(unknown)}")
+    options = {**_ROI_DEFAULTS, **kwargs}
     maps = {}
     for i in rows:
         maps[i], _ = _combined_checked(*slices[i], **{k: options[k] for k in _CHECKED})
@@ -273,9 +276,9 @@ def _needs_crf(probability, cam, kwargs: dict) -> bool:
     cam = None if cam is None else np.asarray(cam, np.float64)
     if cam is not None and cam.shape != probability.shape:
         return True
-    roi = combined_map(probability, cam, kwargs.get("combine", "mean"),
-                       kwargs.get("cam_weight", 1 / 3))
-    return not (np.isfinite(roi).all() and cannot_pass(roi, kwargs.get("threshold", 0.5)))
+    options = {**_ROI_DEFAULTS, **kwargs}
+    roi = combined_map(probability, cam, options["combine"], options["cam_weight"])
+    return not (np.isfinite(roi).all() and cannot_pass(roi, options["threshold"]))
 
 
 def _roi_chunk(slices: list, kwargs: dict) -> np.ndarray:
