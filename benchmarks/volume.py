@@ -22,9 +22,10 @@ cascade does not run) -- the JSON says ``"weights": "untrained"`` and its Dice m
 Per ``{structure}_{plane}`` stage, the library's own stage time is split (unless
 ``--no-split``) by timing wrappers put around the functions it calls, at the place they are
 looked up: model loading, resizing to and from the model's size, the localizer's
-``predict`` (``predict.predict_probability``), Grad-CAM (``cam.grad_cam``, of which
-``cam.gradcam.resize_cam``), the ROI prior (``predict.roi_priors``, of which the dense CRF
-``prior.dense_crf``), the tuner's ``predict`` (``predict.predict_tuned``) and fusion. The
+``predict`` (``predict.predict_probability``), Grad-CAM (``cam.grad_cam``, its maps resized
+on the device), the ROI prior (``predict.roi_priors``, of which the dense CRF,
+``prior.dense_crf`` or ``crf_grid.dense_crf_stack``), the tuner's ``predict``
+(``predict.predict_tuned``) and fusion. The
 first call of each is reported apart (``first_call_seconds``): it holds the tracing.
 Peak memory: the process's resident set sampled by a thread (psutil) every
 ``--sample-interval`` seconds, overall and per stage, and ``ru_maxrss``.
@@ -272,7 +273,6 @@ def install_probes(probe: Probe, split: bool) -> list:
         (volume, "to_model_size", "resize_to_model"),
         (liverseg.predict, "predict_probability", "localizer_predict"),
         (liverseg.cam, "grad_cam", "grad_cam"),  # predict.py calls cam.grad_cam
-        (liverseg.cam.gradcam, "resize_cam", "grad_cam.resize_cam"),
         (liverseg.predict, "roi_priors", "roi_priors"),
         (liverseg.prior, "dense_crf", "roi_priors.dense_crf"),
         (liverseg.crf_grid, "dense_crf_stack", "roi_priors.dense_crf_grid"),  # prior.crf.engine
@@ -296,8 +296,7 @@ def uninstall(undo: list) -> None:
         setattr(owner, name, original)
 
 
-NESTED = {"grad_cam": ("grad_cam.resize_cam",),
-          "roi_priors": ("roi_priors.dense_crf", "roi_priors.dense_crf_grid")}
+NESTED = {"roi_priors": ("roi_priors.dense_crf", "roi_priors.dense_crf_grid")}
 EXCLUSIVE = ("load_networks", "resize_to_model", "localizer_predict", "grad_cam", "roi_priors",
              "tuner_predict", "resize_from_model", "fusion_add")
 

@@ -36,7 +36,6 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 import numpy as np
 from keras import ops
-from skimage.transform import resize
 
 from liverseg.batching import pad_to_whole_batches
 from liverseg.errors import InvalidDataError, ShapeError, UnsupportedBackendError
@@ -110,15 +109,15 @@ def grad_cam(
         InvalidDataError: bad images, ``batch_size``, ``target`` or ``threshold``, or both
             ``score_layer`` and ``output``.
     """
-    cams, size = [], None
+    cams = []
     for activations, gradients, size in _gradient_batches(
         model, images, layer_name, target, score_layer, output, class_index, threshold,
         batch_size,
     ):
         weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
-        cam = ops.relu(ops.sum(weights * activations, axis=-1))
-        cams.append(ops.convert_to_numpy(cam))
-    return np.stack([_normalise(resize_cam(c, size)) for c in np.concatenate(cams)])
+        cam = ops.relu(ops.sum(weights * activations, axis=-1, keepdims=True))
+        cams.append(ops.convert_to_numpy(_normalised(resize_cams(cam, size)))[..., 0])
+    return np.concatenate(cams).astype(np.float32, copy=False)
 
 
 def score_gradients(
@@ -241,18 +240,21 @@ def _has_one_map_output(layer) -> bool:
     return isinstance(output, keras.KerasTensor) and len(output.shape) == 4
 
 
-def resize_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of one map with pixel-centre alignment (as ``UpSampling2D``)."""
-    if cam.shape == tuple(size):
-        return cam.astype(np.float32)
-    return resize(cam, size, order=1, mode="edge", anti_aliasing=False, preserve_range=True).astype(
-        np.float32
-    )
+def resize_cams(cams, size: tuple[int, int]):
+    """Bilinear upsampling of a batch of maps ``(B, h, w, 1)`` to ``size`` with pixel-centre
+    alignment (as ``UpSampling2D``, and skimage's ``resize(order=1, mode="edge")``), where the
+    maps are: on the device, for the whole batch at once."""
+    if tuple(cams.shape[1:3]) == tuple(size):
+        return cams
+    return ops.image.resize(cams, tuple(int(d) for d in size), interpolation="bilinear",
+                            antialias=False)
 
 
-def _normalise(cam: np.ndarray) -> np.ndarray:
-    peak = float(cam.max())
-    return cam / peak if peak > 1e-12 else np.zeros_like(cam)
+def _normalised(cams):
+    """Each map divided by its maximum, so 1 is its strongest evidence; a map without any
+    (maximum ≤ 1e-12) stays all zero."""
+    peak = ops.max(cams, axis=(1, 2, 3), keepdims=True)
+    return ops.where(peak > 1e-12, cams / ops.maximum(peak, 1e-12), ops.zeros_like(cams))
 
 
 def _scored_tensor(model, score_layer, output):
