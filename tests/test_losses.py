@@ -159,3 +159,25 @@ def test_training_step_reduces_multi_level_loss(scheme, tmp_path):
     restored = keras.saving.load_model(path)  # no custom_objects: losses are registered
     again = restored.evaluate(x, targets, verbose=0, return_dict=True)["loss"]
     assert again == pytest.approx(after, rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["average", "max"])
+def test_multi_level_targets_are_the_block_pools_of_the_slice(method):
+    """Pooled level by level, each level is still its blocks' mean (max) over the slice:
+    exactly for 0/1 labels, to float32 rounding for soft ones."""
+    rng = np.random.default_rng(7)
+    binary = (rng.random((3, 32, 32, 1)) > 0.6).astype(np.float32)
+    soft = rng.random((3, 32, 32, 1)).astype(np.float32)
+    pool = np.mean if method == "average" else np.max
+    for y, exact in ((binary, True), (soft, False)):
+        targets = losses.multi_level_targets(y, 4, method=method)
+        for k in range(1, 5):
+            f = 2 ** (k - 1)
+            blocks = y.astype(np.float64).reshape(3, 32 // f, f, 32 // f, f, 1)
+            expected = pool(blocks, axis=(2, 4))
+            got = targets[f"level_{k}"]
+            assert got.dtype == np.float32 and got.flags.c_contiguous
+            if exact:
+                np.testing.assert_array_equal(got, expected)
+            else:
+                np.testing.assert_allclose(got, expected, rtol=0, atol=3e-7)
