@@ -28,3 +28,30 @@ def target_gradient(head, inputs, activations, score_fn):
     trainable = [v.value for v in head.trainable_variables]
     non_trainable = [v.value for v in head.non_trainable_variables]
     return compiled[score_fn](jnp.asarray(activations), trainable, non_trainable, list(inputs))
+
+
+def cam_maps(encoder, head, inputs, score_fn, size, finish):
+    """``finish(A, dS/dA, size)`` of a batch, the encoder's forward pass, the gradient and
+    ``finish`` compiled together (once per head, score function and size, and input shape)."""
+    compiled = head.__dict__.setdefault(_CAM_CACHE, {})
+    key = (score_fn, tuple(size))
+    if key not in compiled:
+        if len(compiled) >= 8:
+            compiled.clear()
+
+        def maps(encoder_values, head_values, inputs):
+            activations, _ = encoder.stateless_call(*encoder_values, inputs, training=False)
+
+            def score(a):
+                outputs, _ = head.stateless_call(*head_values, [*inputs, a], training=False)
+                return jnp.sum(score_fn(outputs))
+
+            return finish(activations, jax.grad(score)(activations), size)
+
+        compiled[key] = jax.jit(maps)
+    values = [[[v.value for v in model.trainable_variables],
+               [v.value for v in model.non_trainable_variables]] for model in (encoder, head)]
+    return compiled[key](*values, list(inputs))
+
+
+_CAM_CACHE = "_liverseg_cam_maps"

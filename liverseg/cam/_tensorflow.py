@@ -26,3 +26,30 @@ def target_gradient(head, inputs, activations, score_fn):
 
         compiled[score_fn] = gradient
     return compiled[score_fn](list(inputs), tf.convert_to_tensor(activations))
+
+
+def cam_maps(encoder, head, inputs, score_fn, size, finish):
+    """``finish(A, dS/dA, size)`` of a batch, the encoder's forward pass, the gradient and
+    ``finish`` compiled together with ``tf.function`` (once per head, score function and size)."""
+    compiled = head.__dict__.setdefault(_CAM_CACHE, {})
+    key = (score_fn, tuple(size))
+    if key not in compiled:
+        if len(compiled) >= 8:
+            compiled.clear()
+
+        @tf.function(reduce_retracing=True)
+        def maps(inputs):
+            activations = encoder(inputs, training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(activations)
+                score = tf.reduce_sum(score_fn(head([*inputs, activations], training=False)))
+            gradients = tape.gradient(score, activations)
+            if gradients is None:
+                gradients = tf.zeros_like(activations)
+            return finish(activations, gradients, size)
+
+        compiled[key] = maps
+    return compiled[key](list(inputs))
+
+
+_CAM_CACHE = "_liverseg_cam_maps"

@@ -109,15 +109,21 @@ def grad_cam(
         InvalidDataError: bad images, ``batch_size``, ``target`` or ``threshold``, or both
             ``score_layer`` and ``output``.
     """
-    cams = []
-    for activations, gradients, size in _gradient_batches(
+    inputs, encoder, head, score_fn, size, backend = _prepared(
         model, images, layer_name, target, score_layer, output, class_index, threshold,
-        batch_size,
-    ):
-        weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
-        cam = ops.relu(ops.sum(weights * activations, axis=-1, keepdims=True))
-        cams.append(ops.convert_to_numpy(_normalised(resize_cams(cam, size)))[..., 0])
+        batch_size)
+    cams = [ops.convert_to_numpy(backend.cam_maps(encoder, head, batch, score_fn, size,
+                                                  _cam_from))[:n, ..., 0]
+            for n, batch in _batches(inputs, batch_size)]
     return np.concatenate(cams).astype(np.float32, copy=False)
+
+
+def _cam_from(activations, gradients, size):
+    """Grad-CAM of a batch from ``A`` and ``dS/dA``, resized to ``size`` and normalized:
+    ``(B, H, W, 1)``, on the device (the backends compile it with the gradient)."""
+    weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
+    cam = ops.relu(ops.sum(weights * activations, axis=-1, keepdims=True))
+    return _normalised(resize_cams(cam, size))
 
 
 def score_gradients(
@@ -141,13 +147,15 @@ def score_gradients(
     ``dS/dz``: uniform over the predicted region for a logit score, ``p (1 - p)``-weighted,
     so near zero where the network is confident, for a probability score).
     """
-    activations, gradients = [], []
-    for a, g, _ in _gradient_batches(
+    inputs, encoder, head, score_fn, _, backend = _prepared(
         model, images, layer_name, target, score_layer, output, class_index, threshold,
-        batch_size,
-    ):
-        activations.append(ops.convert_to_numpy(a).astype(np.float32, copy=False))
-        gradients.append(ops.convert_to_numpy(g).astype(np.float32, copy=False))
+        batch_size)
+    activations, gradients = [], []
+    for n, batch in _batches(inputs, batch_size):
+        a = encoder(batch, training=False)
+        g = backend.target_gradient(head, batch, a, score_fn)
+        activations.append(ops.convert_to_numpy(a[:n]).astype(np.float32, copy=False))
+        gradients.append(ops.convert_to_numpy(g[:n]).astype(np.float32, copy=False))
     return np.concatenate(activations), np.concatenate(gradients)
 
 
@@ -164,16 +172,16 @@ def backend_module() -> str:
     return _BACKENDS[backend]
 
 
-def _gradient_batches(
-    model, images, layer_name, target, score_layer, output, class_index, threshold, batch_size
-):
-    """Yield ``(A, dS/dA, size)`` per batch (backend tensors); ``size`` is the map size."""
+def _prepared(model, images, layer_name, target, score_layer, output, class_index, threshold,
+              batch_size):
+    """The checked inputs, the encoder and head, the score function, the map size and the
+    backend's gradient module."""
     if int(batch_size) != batch_size or batch_size < 1:
         raise InvalidDataError(f"batch_size must be a positive integer, got {batch_size}")
     inputs = _as_input_list(model, images)
     scored = _scored_tensor(model, score_layer, output)
     encoder, head = _split(model, layer_name or default_cam_layer(model), scored)
-    gradient_fn = importlib.import_module(f"liverseg.cam.{backend_module()}").target_gradient
+    backend = importlib.import_module(f"liverseg.cam.{backend_module()}")
     if _feeds_sigmoid(model, scored):
         if not 0.0 < threshold < 1.0:
             raise InvalidDataError(
@@ -183,15 +191,17 @@ def _gradient_batches(
     score_fn = _score_function(target, class_index, threshold)
     size = tuple(head.outputs[0].shape[1:3])
     if None in size:  # a fully convolutional model: its output is as large as its input
-        size = inputs[0].shape[1:3]
+        size = tuple(inputs[0].shape[1:3])
+    return inputs, encoder, head, score_fn, tuple(int(d) for d in size), backend
 
+
+def _batches(inputs, batch_size):
+    """``(rows, batch)`` per batch: the batch's input tensors padded to ``batch_size`` rows
+    (one shape, one trace), of which the first ``rows`` are real."""
     for start in range(0, len(inputs[0]), batch_size):
         rows = [x[start : start + batch_size] for x in inputs]
-        n = len(rows[0])
-        batch = [ops.convert_to_tensor(pad_to_whole_batches(x, batch_size)) for x in rows]
-        activations = encoder(batch, training=False)
-        gradients = gradient_fn(head, batch, activations, score_fn)
-        yield activations[:n], gradients[:n], size
+        yield len(rows[0]), [ops.convert_to_tensor(pad_to_whole_batches(x, batch_size))
+                             for x in rows]
 
 
 def default_cam_layer(model: keras.Model) -> str:
