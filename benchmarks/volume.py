@@ -460,10 +460,10 @@ def build_untrained_model(args, root: Path) -> dict:
     import keras
 
     from liverseg import models
-    from liverseg.config import profile
+    from liverseg.config import parse_assignments, profile
     from liverseg.model_folder import network_file, write_manifest
 
-    settings = profile(args.profile).replace(**settings_changes(args.set))
+    settings = profile(args.profile).replace(**parse_assignments(args.set))
     planes = tuple(args.planes or settings.planes)
     keras.utils.set_random_seed(args.seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -478,20 +478,6 @@ def build_untrained_model(args, root: Path) -> dict:
             params = {"localizer": localizer.count_params(), "tuner": tuner.count_params()}
     write_manifest(root, settings, planes, STRUCTURES, info={"weights": "untrained (benchmark)"})
     return params
-
-
-def settings_changes(assignments) -> dict:
-    """``--set KEY=VALUE`` assignments as ``Profile.replace`` arguments (JSON values, else text)."""
-    changes = {}
-    for assignment in assignments:
-        key, equals, text = assignment.partition("=")
-        if not equals:
-            raise SystemExit(f"volume.py: --set expects KEY=VALUE, got {assignment!r}")
-        try:
-            changes[key] = json.loads(text)
-        except ValueError:
-            changes[key] = text
-    return changes
 
 
 def run_child(args, job: dict) -> tuple[dict, float]:

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from liverseg.errors import LiversegError
+from liverseg.errors import LiversegError, SettingError
 
 
 def _info(args) -> dict:
@@ -63,7 +63,7 @@ def _evaluate(args) -> dict:
 def _settings(args):
     """The profile named by ``--profile``, with ``--dataset``, ``--planes``, ``--devices`` and
     ``--set`` applied."""
-    from liverseg.config import profile
+    from liverseg.config import parse_assignments, profile
 
     settings = profile(args.profile)
     changes = {"dataset": args.dataset}
@@ -71,14 +71,10 @@ def _settings(args):
         changes["planes"] = tuple(args.planes)
     if getattr(args, "devices", None):
         changes["train.devices"] = args.devices
-    for assignment in args.set or ():
-        key, _, text = assignment.partition("=")
-        if not _:
-            raise SystemExit(f"liverseg train: --set expects KEY=VALUE, got {assignment!r}")
-        try:
-            changes[key] = json.loads(text)
-        except ValueError:
-            changes[key] = text
+    try:
+        changes.update(parse_assignments(args.set or ()))
+    except SettingError as error:
+        raise SystemExit(f"liverseg train: --set expects KEY=VALUE ({error})") from None
     try:
         return settings.replace(**changes)
     except (ValueError, KeyError, TypeError) as error:

@@ -267,3 +267,13 @@ def test_every_setting_declares_a_rule_or_is_listed_as_free():
                if "rule" not in f.metadata and f"{cls.__name__}.{f.name}" not in UNCONSTRAINED]
     assert not missing, f"declare a rule with setting(...) or list them in UNCONSTRAINED: {missing}"
     assert len(set(_sections())) == 18  # the whole tree was walked
+
+
+def test_set_assignments_read_json_values_and_keep_other_text():
+    from liverseg.config import parse_assignments
+
+    changes = parse_assignments(["train.epochs=5", "planes=[\"axial\"]", "prior.crf.engine=grid"])
+    assert changes == {"train.epochs": 5, "planes": ["axial"], "prior.crf.engine": "grid"}
+    assert profile("smoke").replace(**changes).prior.crf.engine == "grid"
+    with pytest.raises(SettingError, match="KEY=VALUE"):
+        parse_assignments(["train.epochs"])

@@ -35,7 +35,8 @@ _LAZY = {
         "InferenceConfig", "LocalizationConfig", "PatchConfig", "PriorConfig",
         "SelfTrainingConfig", "SplitConfig", "TrainConfig", "TuningConfig"),
     "liverseg.config.profiles": (
-        "PROFILE_NAMES", "ExperimentConfig", "LesionConfig", "Profile", "profile"),
+        "PROFILE_NAMES", "ExperimentConfig", "LesionConfig", "Profile", "parse_assignments",
+        "profile"),
     "liverseg.crf": ("CRFParams",),
     "liverseg.lesion_synthesis": ("SynthesisConfig",),
     "liverseg.preprocess": ("PreprocessConfig",),

@@ -4,6 +4,7 @@ profiles ``smoke``, ``demo`` and ``paper``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -259,6 +260,22 @@ class Profile(Section):
                 raise SettingError(f"profile has no setting {key!r}")
             node[last] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
         return Profile.from_dict(data)
+
+
+def parse_assignments(assignments) -> dict[str, Any]:
+    """``KEY=VALUE`` texts (``--set`` on the command line) as :meth:`Profile.replace`'s
+    arguments: each value read as JSON, else kept as text. Raises :class:`SettingError` for
+    a text without ``=``."""
+    changes = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals:
+            raise SettingError(f"a setting is KEY=VALUE, got {assignment!r}")
+        try:
+            changes[key] = json.loads(text)
+        except ValueError:
+            changes[key] = text
+    return changes
 
 
 def _smoke() -> Profile:
