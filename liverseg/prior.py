@@ -99,14 +99,7 @@ def _combined_checked(probability, cam, image, mode, threshold, margin, combine,
                       use_crf) -> tuple[np.ndarray, bool]:
     """The combined map of one slice, its arguments checked, and whether the CRF refines it
     (``False`` without the CRF, or when nothing can pass, :func:`cannot_pass`)."""
-    if mode not in MODES:
-        raise InvalidDataError(f"ROI prior mode must be one of {MODES}, got {mode!r}")
-    if combine not in COMBINATIONS:
-        raise InvalidDataError(f"ROI prior combine must be one of {COMBINATIONS}, got {combine!r}")
-    if not 0.0 <= cam_weight <= 1.0:
-        raise InvalidDataError(f"cam_weight must be in [0, 1], got {cam_weight}")
-    if int(margin) != margin or margin < 0:
-        raise InvalidDataError(f"margin must be a non-negative number of pixels, got {margin}")
+    _check_options(mode, margin, combine, cam_weight)
     probability = _map(probability, "probability")
     cam = None if cam is None else _map(cam, "Grad-CAM", like=probability)
     roi = combined_map(probability, cam, combine, cam_weight)
@@ -116,6 +109,17 @@ def _combined_checked(probability, cam, image, mode, threshold, margin, combine,
         raise InvalidDataError("the CRF refinement needs the CT image (or pass use_crf=False)")
     check_crf_inputs(roi, image)  # the CRF's own errors, also where it need not run
     return roi, not cannot_pass(roi, threshold)
+
+
+def _check_options(mode, margin, combine, cam_weight) -> None:
+    if mode not in MODES:
+        raise InvalidDataError(f"ROI prior mode must be one of {MODES}, got {mode!r}")
+    if combine not in COMBINATIONS:
+        raise InvalidDataError(f"ROI prior combine must be one of {COMBINATIONS}, got {combine!r}")
+    if not 0.0 <= cam_weight <= 1.0:
+        raise InvalidDataError(f"cam_weight must be in [0, 1], got {cam_weight}")
+    if int(margin) != margin or margin < 0:
+        raise InvalidDataError(f"margin must be a non-negative number of pixels, got {margin}")
 
 
 def _cut(roi, mode, threshold, margin, keep_largest) -> np.ndarray:
@@ -193,18 +197,26 @@ def roi_priors(
             raise ShapeError(
                 f"{name} shape {np.shape(stack)} differs from probabilities {probabilities.shape}"
             )
+    unknown = set(kwargs) - set(_ROI_DEFAULTS)
+    if unknown:
+        raise TypeError(f"roi_prior() got unexpected keyword arguments {sorted(unknown)}")
+    options = {**_ROI_DEFAULTS, **kwargs}
+    _check_options(options["mode"], options["margin"], options["combine"], options["cam_weight"])
     slices = [(probabilities[i], None if cams is None else cams[i],
                None if images is None else images[i]) for i in range(len(probabilities))]
     bar = tqdm(total=len(slices), desc="ROI priors", unit="slice", disable=not progress)
-    priors = np.empty(probabilities.shape, np.float32)
-    crf_work = []  # the slices the CRF refines; the others are done here, at once
-    for i, args in enumerate(slices):
-        if kwargs.get("use_crf", _ROI_DEFAULTS["use_crf"]) and _needs_crf(*args[:2], kwargs):
-            crf_work.append(i)
-        else:
-            priors[i] = roi_prior(*args, **kwargs)
-            bar.update()
-    params = kwargs.get("crf_params") or CRFParams()
+    priors = np.zeros(probabilities.shape, np.float32)
+    if options["use_crf"]:
+        if images is None:
+            raise InvalidDataError("the CRF refinement needs the CT image (or pass use_crf=False)")
+        need, clean = _crf_rows(probabilities, cams, images, options)
+    else:
+        need, clean = np.zeros(len(slices), bool), np.zeros(len(slices), bool)
+    for i in np.flatnonzero(~clean):  # without the CRF, or values roi_prior names
+        priors[i] = roi_prior(*slices[i], **kwargs)
+    bar.update(int((~need).sum()))  # the others cannot pass: their priors stay empty
+    crf_work = [int(i) for i in np.flatnonzero(need)]
+    params = options["crf_params"] or CRFParams()
     if params.engine == "grid" and crf_work:
         _grid_priors(priors, crf_work, slices, kwargs, bar)
         crf_work = []
@@ -242,9 +254,6 @@ def _grid_priors(priors, rows, slices, kwargs, bar) -> None:
     """The priors of ``rows`` with :mod:`liverseg.crf_grid`, a chunk of slices per call."""
     from liverseg.crf_grid import dense_crf_stack
 
-    unknown = set(kwargs) - set(_ROI_DEFAULTS)
-    if unknown:
-        raise TypeError(f"roi_prior() got unexpected keyword arguments {sorted(unknown)}")
     options = {**_ROI_DEFAULTS, **kwargs}
     maps = {}
     for i in rows:
@@ -269,16 +278,34 @@ _ROI_DEFAULTS = {name: parameter.default
 _CHECKED = ("mode", "threshold", "margin", "combine", "cam_weight", "use_crf")
 
 
-def _needs_crf(probability, cam, kwargs: dict) -> bool:
-    """Whether :func:`roi_prior` would run the CRF on this slice, as far as a cheap look
-    tells (a slice with values it refuses goes to it as well, which names the problem)."""
-    probability = np.asarray(probability, np.float64)
-    cam = None if cam is None else np.asarray(cam, np.float64)
-    if cam is not None and cam.shape != probability.shape:
-        return True
-    options = {**_ROI_DEFAULTS, **kwargs}
-    roi = combined_map(probability, cam, options["combine"], options["cam_weight"])
-    return not (np.isfinite(roi).all() and cannot_pass(roi, options["threshold"]))
+def _crf_rows(probabilities, cams, images, options, chunk: int = 16):
+    """Which slices the CRF must refine (``need``) and which have values :func:`roi_prior`
+    accepts (``clean``: finite, maps in [0, 1]), both ``(N,)`` bool; whole stacks at once,
+    ``chunk`` slices at a time, where a slice-by-slice look costs milliseconds a 512² slice."""
+    n = len(probabilities)
+    need, clean = np.zeros(n, bool), np.zeros(n, bool)
+    limit = min(float(options["threshold"]), 0.5) - PASS_MARGIN  # as cannot_pass
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
+        probability = np.asarray(probabilities[rows], np.float32)
+        ok = _unit_maps(probability) & np.isfinite(np.asarray(images[rows])).all(axis=(1, 2))
+        cam = None
+        if cams is not None:
+            cam = np.asarray(cams[rows], np.float32)
+            ok &= _unit_maps(cam)
+            cam = np.clip(cam, 0.0, 1.0)
+        top = combined_map(np.clip(probability, 0.0, 1.0), cam, options["combine"],
+                           options["cam_weight"]).max(axis=(1, 2))
+        clean[rows] = ok
+        need[rows] = ok & (top > limit)
+    return need, clean
+
+
+def _unit_maps(stack) -> np.ndarray:
+    """Per slice: finite and in [0, 1] (give or take 1e-6, as :func:`roi_prior` accepts)."""
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(stack).all(axis=(1, 2)) & (stack.min(axis=(1, 2)) >= -1e-6)
+                & (stack.max(axis=(1, 2)) <= 1 + 1e-6))
 
 
 def _roi_chunk(slices: list, kwargs: dict) -> np.ndarray:

@@ -170,7 +170,7 @@ def test_a_script_without_the_main_guard_gets_a_clear_error(tmp_path):
     script.write_text("import numpy as np\n"
                       "from liverseg.prior import roi_priors\n"
                       "p = np.zeros((4, 16, 16), np.float32); p[:, 4:12, 4:12] = 1\n"
-                      "roi_priors(p, progress=False, workers=2)\n")
+                      "roi_priors(p, None, np.zeros_like(p), progress=False, workers=2)\n")
     root = str(Path(__file__).resolve().parents[1])  # this checkout's liverseg, in the workers too
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": root})
@@ -197,3 +197,24 @@ def test_bad_arguments_raise_liverseg_errors(slice_):
         roi_prior(np.zeros((8, 8)), image=np.full((8, 8), np.nan))
     with pytest.raises(ShapeError, match="differs"):
         roi_prior(np.zeros((64, 64)), image=image[:10])
+
+
+def test_a_stack_whose_slices_need_no_crf_is_still_checked(slice_):
+    _, image, _ = slice_
+    faint = np.full((3, 64, 64), 0.2)  # no slice can pass: none reaches the CRF
+    images = np.stack([image] * 3)
+    assert not roi_priors(faint, None, images, progress=False).any()
+    broken = images.copy()
+    broken[1, 5, 5] = np.nan
+    with pytest.raises(InvalidDataError, match="CRF image has NaN"):
+        roi_priors(faint, None, broken, progress=False)
+    above = faint.copy()
+    above[2, 0, 0] = 1.5
+    with pytest.raises(InvalidDataError, match="must be in"):
+        roi_priors(above, None, images, progress=False)
+    with pytest.raises(InvalidDataError, match="mode"):
+        roi_priors(faint, None, images, progress=False, mode="box")
+    with pytest.raises(InvalidDataError, match="needs the CT image"):
+        roi_priors(faint, None, None, progress=False)
+    with pytest.raises(TypeError, match="thresold"):
+        roi_priors(faint, None, images, progress=False, thresold=0.3)
